@@ -1,0 +1,131 @@
+"""The public entry points: ``configure()``, ``listeners()``, ``reset()``, ``stats()``, ``flush()``.
+
+PyMongo has no way to unregister a global listener, so ``configure()`` registers one
+set of five listeners the first time and afterwards only swaps the pipeline they
+share; ``reset()`` swaps in a pipeline that logs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from pymongo import monitoring
+
+from .listeners import (
+    LoggingCommandListener,
+    LoggingConnectionPoolListener,
+    LoggingHeartbeatListener,
+    LoggingServerListener,
+    LoggingTopologyListener,
+)
+from .pipeline import Pipeline
+from .settings import Settings, load_settings
+from .stats import STATS
+
+__all__ = ["configure", "flush", "listeners", "reset", "stats"]
+
+_LOCK = threading.Lock()
+_GLOBAL: list[Any] = []
+_PIPELINES: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+
+_LISTENER_CLASSES = (
+    LoggingCommandListener,
+    LoggingServerListener,
+    LoggingHeartbeatListener,
+    LoggingTopologyListener,
+    LoggingConnectionPoolListener,
+)
+
+
+def _new_pipeline(settings: Settings, per_client: bool) -> Pipeline:
+    pipeline = Pipeline(settings, per_client=per_client)
+    _PIPELINES.add(pipeline)
+    return pipeline
+
+
+def configure(**settings: Any) -> Settings:
+    """Log every PyMongo event of every client created from now on.
+
+    Registers the listeners globally (``pymongo.monitoring.register``) on the first
+    call; a later call re-applies new settings to the same listeners.
+
+    Args:
+        **settings: Keyword settings (``level="debug"``, ``sample_rate=0.1``, ...); they
+            win over ``MONGO_STRUCTLOG_*`` variables, which win over defaults. See
+            ``docs/configuration.md``.
+
+    Returns:
+        The settings in force.
+
+    Raises:
+        ValueError: A bad value; the message names the keyword or variable and the value.
+        TypeError: An unknown keyword.
+    """
+    resolved = load_settings(**settings)
+    with _LOCK:
+        pipeline = _new_pipeline(resolved, per_client=False)
+        if not _GLOBAL:
+            for cls in _LISTENER_CLASSES:
+                listener = cls(pipeline)
+                monitoring.register(listener)
+                _GLOBAL.append(listener)
+        else:
+            _swap(pipeline)
+    return resolved
+
+
+def _swap(pipeline: Pipeline) -> None:
+    old = _GLOBAL[0].pipeline
+    for listener in _GLOBAL:
+        listener.pipeline = pipeline
+    if old is not pipeline:
+        old.output.close()
+
+
+def listeners(**settings: Any) -> list[monitoring._EventListener]:
+    """Listeners for one client: ``MongoClient(uri, event_listeners=listeners())``.
+
+    The five listeners share their settings and state; they learn the client's
+    topology id from its topology-opened event and stamp it on every record.
+
+    Args:
+        **settings: As for :func:`configure`.
+
+    Returns:
+        A list of five listener objects (command, server, heartbeat, topology, pool).
+
+    Raises:
+        ValueError: A bad value; the message names the keyword or variable and the value.
+        TypeError: An unknown keyword.
+    """
+    pipeline = _new_pipeline(load_settings(**settings), per_client=True)
+    return [cls(pipeline) for cls in _LISTENER_CLASSES]
+
+
+def reset() -> None:
+    """Turn off what :func:`configure` set up; clients keep working and log nothing more."""
+    with _LOCK:
+        if _GLOBAL:
+            _swap(Pipeline(Settings(families=(), output="stderr"), per_client=False))
+
+
+def stats() -> dict[str, Any]:
+    """Counters since the process started.
+
+    Returns:
+        ``emitted`` and ``dropped`` (dicts by event name) with their totals,
+        ``evicted`` (started commands never completed, aged out of the correlation map),
+        ``in_flight`` (started commands awaiting completion now), ``sink_errors``,
+        ``queue_dropped`` and ``internal_errors``.
+    """
+    snapshot = STATS.snapshot()
+    snapshot["in_flight"] = sum(len(p.correlator) for p in list(_PIPELINES))
+    return snapshot
+
+
+def flush() -> None:
+    """Wait until every record handed to a queued output (``queue_size > 0``) is written."""
+    for pipeline in list(_PIPELINES):
+        pipeline.output.flush()

@@ -1,0 +1,68 @@
+"""Processors that add the caller's context: structlog contextvars and OpenTelemetry ids.
+
+PyMongo publishes command and pool events on the thread (or asyncio task) that runs
+the operation, so values the application bound with ``structlog.contextvars`` and the
+active OpenTelemetry span are visible there. Heartbeats and topology events come from
+PyMongo's monitor threads and carry neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import MutableMapping
+from typing import Any
+
+from structlog import contextvars as _structlog_contextvars
+
+__all__ = ["merge_contextvars", "trace_processor"]
+
+_PREFIX_LEN = len(_structlog_contextvars.STRUCTLOG_KEY_PREFIX)
+# structlog keeps one ContextVar per key ever bound; reading just those is much cheaper
+# than walking every context variable of the process as structlog's own processor does.
+_BOUND_VARS: dict[str, Any] | None = getattr(_structlog_contextvars, "_CONTEXT_VARS", None)
+
+
+def merge_contextvars(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Add values bound with ``structlog.contextvars.bind_contextvars`` on this thread or task.
+
+    The record's own fields win over a bound value of the same name.
+    """
+    if _BOUND_VARS is None:  # pragma: no cover - a structlog without the private registry
+        return _structlog_contextvars.merge_contextvars(logger, method_name, event_dict)  # type: ignore[arg-type]
+    if _BOUND_VARS:
+        for name, var in tuple(_BOUND_VARS.items()):
+            value = var.get(Ellipsis)
+            if value is not Ellipsis:
+                event_dict.setdefault(name[_PREFIX_LEN:], value)
+    return event_dict
+
+
+def trace_processor() -> Any | None:
+    """A processor adding the active OpenTelemetry span's ids, or ``None`` without OTel.
+
+    ``opentelemetry-api`` is optional and imported here, when settings are applied, so
+    that without it the chain has no trace step and costs nothing.
+
+    Returns:
+        ``add_trace_context(logger, method_name, event_dict)``, which sets ``trace_id``
+        (32 lower-case hex) and ``span_id`` (16 lower-case hex) when a valid span is
+        active on this thread or task; or ``None`` when ``opentelemetry`` is absent.
+    """
+    try:
+        trace = importlib.import_module("opentelemetry.trace")
+    except ImportError:
+        return None
+    get_current_span = trace.get_current_span
+
+    def add_trace_context(
+        logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        span_context = get_current_span().get_span_context()
+        if span_context.is_valid:
+            event_dict.setdefault("trace_id", format(span_context.trace_id, "032x"))
+            event_dict.setdefault("span_id", format(span_context.span_id, "016x"))
+        return event_dict
+
+    return add_trace_context

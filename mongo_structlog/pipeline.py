@@ -1,0 +1,242 @@
+"""The state one listener set shares, and the decisions made for each event.
+
+A :class:`Pipeline` holds the validated settings, the sampling state, the command
+correlation map, the document renderer and the output. The listener classes call
+its methods; it decides *whether* a record is made before building anything, then
+builds the fields (with :mod:`.events` and :mod:`.documents`) and logs them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import events as ev
+from .documents import DocumentRenderer, collection_of, is_sensitive
+from .output import Output, build_output, rfc3339_now
+from .sampling import BurstLimiter, Correlator, Suppressed, keep_request, threshold
+from .settings import LEVELS, Settings
+from .stats import STATS
+
+__all__ = ["Pipeline"]
+
+_DEBUG, _INFO, _WARNING, _ERROR = (LEVELS[name] for name in ("debug", "info", "warning", "error"))
+
+# Correlation entries are tuples for speed; these name their slots.
+_EVENT, _WALL, _KEPT, _LOGGED, _SENSITIVE, _RENDERED, _MONO = range(7)
+
+
+class Pipeline:
+    """Everything one set of listeners shares; see the module docstring.
+
+    Args:
+        settings: Validated settings.
+        per_client: True for ``listeners()`` sets, which learn their topology id from the
+            topology-opened event and stamp it on every record.
+        output: An already built output (tests, benchmarks); built from settings if omitted.
+    """
+
+    def __init__(self, settings: Settings, per_client: bool, output: Output | None = None) -> None:
+        self.settings = settings
+        self.per_client = per_client
+        self.topology_id: str | None = None
+        self.output = output if output is not None else build_output(settings)
+        self._log: dict[str, Callable[..., Any]] = self.output.methods
+        self.renderer = DocumentRenderer(
+            settings.documents, settings.redact_keys, settings.max_document_length
+        )
+        level = settings.level_number
+        families = set(settings.families)
+        self.level = level
+        self.debug = level <= _DEBUG
+        self.command_on = "command" in families
+        self.command_started_on = self.command_on and self.debug
+        self.server_on = "server" in families and level <= _INFO
+        self.topology_on = "topology" in families and level <= _WARNING
+        self.topology_info_on = self.topology_on and level <= _INFO
+        heartbeat = "heartbeat" in families
+        self.heartbeat_chatter_on = heartbeat and self.debug
+        self.heartbeat_failed_on = heartbeat and level <= _WARNING
+        pool = "pool" in families
+        self.pool_chatter_on = pool and self.debug
+        self.pool_info_on = pool and level <= _INFO
+        self.pool_warning_on = pool and level <= _WARNING
+        self.pool_error_on = pool
+        self.summary_on = level <= _INFO
+
+        self.command_rate = settings.command_rate
+        self._command_cutoff = threshold(self.command_rate)
+        self._slow_micros = settings.slow_ms * 1000.0
+        self._rates = {"heartbeat": settings.sample_rate_heartbeat, "pool": settings.sample_rate_pool}
+        self.correlator = Correlator(
+            settings.correlation_capacity,
+            settings.correlation_ttl_ms / 1000.0,
+            lambda count: STATS.add("evicted", count),
+        )
+        self.limiter = BurstLimiter(
+            settings.burst_limit, settings.burst_thereafter, settings.burst_interval_ms / 1000.0
+        )
+        self.suppressed = Suppressed(settings.summary_interval_ms / 1000.0)
+        self._drops = 0
+        self.closed = False
+
+    # -- emitting -------------------------------------------------------------------------
+
+    def emit(self, method: str, event: str, fields: dict[str, Any]) -> None:
+        """Log one record now (``fields`` may carry its own ``timestamp``)."""
+        if "timestamp" not in fields:
+            fields["timestamp"] = rfc3339_now()
+        if self.per_client and self.topology_id is not None:
+            fields.setdefault("topology_id", self.topology_id)
+        self._log[method](event, **fields)
+        STATS.emitted(event)
+        if self.summary_on:
+            self._maybe_summarise()
+
+    def drop(self, event: str, sampled: bool = True) -> None:
+        """Count a record suppressed by a sample rate (or, ``sampled=False``, a burst limit)."""
+        STATS.dropped(event)
+        if sampled:
+            self.suppressed.sampled_out(event)
+        else:
+            self.suppressed.burst_limited(event)
+        self._drops += 1
+        if self._drops & 0xFF == 0 and self.summary_on:
+            self._maybe_summarise()
+
+    def _maybe_summarise(self) -> None:
+        for fields in self.suppressed.due(time.monotonic()):
+            fields["timestamp"] = rfc3339_now()
+            if self.per_client and self.topology_id is not None:
+                fields["topology_id"] = self.topology_id
+            self._log["info"]("mongodb.sampling.summary", **fields)
+            STATS.emitted("mongodb.sampling.summary")
+
+    def internal_error(self, where: str, exc: BaseException) -> None:
+        """Count an adapter bug and report it once; the application carries on."""
+        STATS.add("internal_errors")
+        STATS.warn_once(f"internal:{where}", f"internal error in {where}: {exc!r}")
+
+    def chatter(self, family: str, event: str, address: Any) -> dict[str, Any] | None:
+        """Sample-rate and burst-limit decision for a chatter record.
+
+        Returns:
+            ``{}`` or ``{"sample_rate": r}`` to start the record's fields with when it is
+            kept; ``None`` when it is dropped (and counted).
+        """
+        rate = self._rates[family]
+        if rate < 1.0 and random.random() >= rate:  # noqa: S311  # sampling, not security
+            self.drop(event)
+            return None
+        limiter = self.limiter
+        if limiter.enabled and not limiter.allow((event, address), time.monotonic()):
+            self.drop(event, sampled=False)
+            return None
+        return {"sample_rate": rate} if rate < 1.0 else {}
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def command_started(self, event: Any) -> None:
+        """Remember a started command; log it now at ``debug`` if it is sampled in."""
+        request_id = event.request_id
+        rate = self.command_rate
+        kept = rate >= 1.0 or keep_request(request_id, self._command_cutoff)
+        command = event.command
+        name = event.command_name
+        sensitive = is_sensitive(name, command)
+        wall = time.time()
+        rendered = None
+        logged = False
+        if self.command_started_on:
+            if kept:
+                rendered = self.renderer.command(name, {} if sensitive else command)
+                fields = self._started_fields(event, rendered, wall)
+                self.emit("debug", "mongodb.command.started", fields)
+                logged = True
+            else:
+                self.drop("mongodb.command.started")
+        mono = time.monotonic()
+        self.correlator.put(
+            (request_id, event.connection_id),
+            (event, wall, kept, logged, sensitive, rendered, mono),
+            mono,
+        )
+
+    def _started_fields(
+        self, event: Any, rendered: tuple[str | None, str], wall: float
+    ) -> dict[str, Any]:
+        fields = self._command_fields(event, event)
+        fields["timestamp"] = rfc3339_now(wall)
+        self._add_command_text(fields, rendered)
+        if self.command_rate < 1.0:
+            fields["sample_rate"] = self.command_rate
+        return fields
+
+    def _command_fields(self, event: Any, started: Any | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "request_id": event.request_id,
+            "operation_id": event.operation_id,
+            "command_name": event.command_name,
+            "database_name": event.database_name,
+        }
+        if started is not None:
+            collection = collection_of(started.command_name, started.command)
+            if collection is not None:
+                fields["collection"] = collection
+        fields.update(ev.address_fields(event.connection_id))
+        server_connection_id = event.server_connection_id
+        if server_connection_id is not None:
+            fields["server_connection_id"] = server_connection_id
+        return fields
+
+    @staticmethod
+    def _add_command_text(fields: dict[str, Any], rendered: tuple[str | None, str]) -> None:
+        text, shape = rendered
+        if text is not None:
+            fields["command"] = text
+        fields["command_shape"] = shape
+
+    def command_finished(self, event: Any, failed: bool) -> None:
+        """Log a command's completion record if it is kept, failed or slow."""
+        entry = self.correlator.pop((event.request_id, event.connection_id))
+        duration = event.duration_micros
+        slow = duration >= self._slow_micros
+        if entry is not None:
+            kept = entry[_KEPT]
+        else:
+            kept = self.command_rate >= 1.0 or keep_request(event.request_id, self._command_cutoff)
+        name = "mongodb.command.failed" if failed else "mongodb.command.succeeded"
+        if not (kept or failed or slow):
+            self.drop(name)
+            return
+        started = entry[_EVENT] if entry is not None else None
+        if entry is not None:
+            sensitive = entry[_SENSITIVE]
+        else:
+            # Without the started event a hello may have carried speculativeAuthenticate.
+            lowered = event.command_name.lower()
+            sensitive = is_sensitive(lowered, None) or lowered in ("hello", "ismaster")
+        fields = self._command_fields(event, started)
+        fields["duration_micros"] = duration
+        if started is not None:
+            rendered = entry[_RENDERED]  # type: ignore[index]
+            if rendered is None:
+                command = {} if sensitive else started.command
+                rendered = self.renderer.command(started.command_name, command)
+            self._add_command_text(fields, rendered)
+            if self.command_started_on and not entry[_LOGGED]:  # type: ignore[index]
+                # Dropped at its start, now failed or slow: write it late, original time.
+                late = self._started_fields(started, rendered, entry[_WALL])  # type: ignore[index]
+                late.pop("sample_rate", None)
+                STATS.dropped("mongodb.command.started", -1)
+                self.emit("debug", "mongodb.command.started", late)
+        if failed:
+            fields.update(ev.failure_fields(event.failure, sensitive, self.renderer.error_message))
+        else:
+            fields["reply"] = self.renderer.reply(event.command_name, event.reply, sensitive)
+        fields["slow"] = slow
+        if not (failed or slow) and self.command_rate < 1.0:
+            fields["sample_rate"] = self.command_rate
+        self.emit("warning" if failed or slow else "info", name, fields)

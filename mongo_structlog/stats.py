@@ -1,0 +1,105 @@
+"""Counters behind ``mongo_structlog.stats()``, and the warn-once error report.
+
+Every record the adapter emits or drops is counted here, per event name, along with
+correlation-map evictions, sink failures, queue overflows and internal errors. One
+process-wide instance, :data:`STATS`, is shared by every listener set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+__all__ = ["STATS", "Stats", "sink_failed"]
+
+
+class Stats:
+    """Thread-safe counters; :meth:`snapshot` gives the ``stats()`` dict."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self.clear()
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # A lock held by another thread at fork time stays held forever in the child.
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Reset every counter to zero (the warn-once memory too)."""
+        with self._lock:
+            self._emitted: dict[str, int] = {}
+            self._dropped: dict[str, int] = {}
+            self._counters: dict[str, int] = {
+                "evicted": 0,
+                "internal_errors": 0,
+                "sink_errors": 0,
+                "queue_dropped": 0,
+            }
+            self._warned.clear()
+
+    def emitted(self, event: str) -> None:
+        """Count one record written (or handed to the queue) for ``event``."""
+        with self._lock:
+            self._emitted[event] = self._emitted.get(event, 0) + 1
+
+    def dropped(self, event: str, count: int = 1) -> None:
+        """Count records for ``event`` suppressed by sampling, burst limits or a full queue."""
+        with self._lock:
+            self._dropped[event] = self._dropped.get(event, 0) + count
+
+    def add(self, counter: str, count: int = 1) -> None:
+        """Add to one of ``evicted``, ``internal_errors``, ``sink_errors``, ``queue_dropped``."""
+        with self._lock:
+            self._counters[counter] += count
+
+    def warn_once(self, kind: str, message: str) -> None:
+        """Write ``message`` to stderr the first time ``kind`` is reported, never again.
+
+        Stderr may itself be broken (the failing sink can be stderr); then nothing is
+        written and the counters still tell.
+        """
+        with self._lock:
+            if kind in self._warned:
+                return
+            self._warned.add(kind)
+        try:
+            sys.stderr.write(
+                f"mongo_structlog: {message} (reported once; see mongo_structlog.stats())\n"
+            )
+            sys.stderr.flush()
+        except Exception:  # noqa: S110  # the report itself must never raise
+            pass
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return a copy of every counter.
+
+        Returns:
+            ``{"emitted": {event: n}, "dropped": {event: n}, "emitted_total": n,
+            "dropped_total": n, "evicted": n, "internal_errors": n, "sink_errors": n,
+            "queue_dropped": n}``.
+        """
+        with self._lock:
+            emitted = dict(self._emitted)
+            dropped = dict(self._dropped)
+            counters = dict(self._counters)
+        return {
+            "emitted": emitted,
+            "dropped": dropped,
+            "emitted_total": sum(emitted.values()),
+            "dropped_total": sum(dropped.values()),
+            **counters,
+        }
+
+
+#: The process-wide counters.
+STATS = Stats()
+
+
+def sink_failed(where: str, exc: BaseException) -> None:
+    """Count a failed write to ``where`` and report the first one on stderr."""
+    STATS.add("sink_errors")
+    STATS.warn_once(f"sink:{where}", f"cannot write log records to {where}: {exc!r}")
