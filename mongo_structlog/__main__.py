@@ -29,9 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         "a pool check-out timeout and a network error through a real MongoClient, "
         "and prints every record. MONGO_STRUCTLOG_* variables apply.",
     )
-    demo.add_argument("--uri", help="use this deployment (a scratch database) instead of the embedded server")
+    demo.add_argument(
+        "--uri", help="use this deployment (a scratch database) instead of the embedded server"
+    )
     demo.add_argument("--format", choices=["json", "ecs", "console"], help="record format")
-    demo.add_argument("--level", choices=["debug", "info", "warning", "error"], help="minimum level")
+    demo.add_argument(
+        "--level", choices=["debug", "info", "warning", "error"], help="minimum level"
+    )
     demo.add_argument("--documents", choices=["shape", "full", "none"], help="documents mode")
     args = parser.parse_args(argv)
 

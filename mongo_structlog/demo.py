@@ -85,7 +85,11 @@ def _workload(client: MongoClient[dict[str, Any]], database: str) -> None:
         ]
     )
     users.find_one({"email": "ada@example.com", "balance": {"$gt": 100}})
-    list(users.aggregate([{"$match": {"tier": "gold"}}, {"$group": {"_id": "$tier", "n": {"$sum": 1}}}]))
+    list(
+        users.aggregate(
+            [{"$match": {"tier": "gold"}}, {"$group": {"_id": "$tier", "n": {"$sum": 1}}}]
+        )
+    )
     try:
         users.find_one({"$bogus": 1})  # the server rejects the unknown operator
     except PyMongoError:
@@ -118,12 +122,17 @@ def run_demo(uri: str | None = None, **settings: Any) -> int:
     Returns:
         The process exit status.
     """
+    # Settings first: a bad one must fail before the embedded server starts.
+    api.configure(**settings)
     server = None
     if uri is None:
-        server = mock_server()
+        try:
+            server = mock_server()
+        except RuntimeError:
+            api.reset()
+            raise
         uri = server.uri
     options = {"maxPoolSize": 1, "waitQueueTimeoutMS": 100, "serverSelectionTimeoutMS": 5000}
-    api.configure(**settings)
     client: MongoClient[dict[str, Any]] = MongoClient(uri, **options)
     database = f"mongo_structlog_demo_{uuid.uuid4().hex[:8]}"
     try:

@@ -51,44 +51,45 @@ _FIELDS: Final[dict[str, tuple[str, str, str | None]]] = {
     "exception": ("error", "stack_trace", None),
     "trace_id": ("trace", "id", None),
     "span_id": ("span", "id", None),
-    **{
-        key: ("mongodb", key, None)
-        for key in (
-            "request_id",
-            "operation_id",
-            "connection_id",
-            "server_connection_id",
-            "server_address",
-            "topology_id",
-            "command_shape",
-            "reply",
-            "error_code_name",
-            "error_labels",
-            "awaited",
-            "previous_server_type",
-            "new_server_type",
-            "previous_topology_type",
-            "new_topology_type",
-            "primary",
-            "has_writable_server",
-            "had_writable_server",
-            "interrupt_connections",
-            "service_id",
-            "max_pool_size",
-            "min_pool_size",
-            "max_connecting",
-            "max_idle_time_ms",
-            "wait_queue_timeout_ms",
-            "in_flight",
-            "slow",
-            "sample_rate",
-            "suppressed_event",
-            "sampled_out",
-            "burst_limited",
-            "interval_ms",
-        )
-    },
 }
+
+# Flat keys with no ECS or OpenTelemetry home, kept under their own name in ``mongodb``.
+_MONGODB_KEYS: Final = frozenset(
+    {
+        "request_id",
+        "operation_id",
+        "connection_id",
+        "server_connection_id",
+        "server_address",
+        "topology_id",
+        "command_shape",
+        "reply",
+        "error_code_name",
+        "error_labels",
+        "awaited",
+        "previous_server_type",
+        "new_server_type",
+        "previous_topology_type",
+        "new_topology_type",
+        "primary",
+        "has_writable_server",
+        "had_writable_server",
+        "interrupt_connections",
+        "service_id",
+        "max_pool_size",
+        "min_pool_size",
+        "max_connecting",
+        "max_idle_time_ms",
+        "wait_queue_timeout_ms",
+        "in_flight",
+        "slow",
+        "sample_rate",
+        "suppressed_event",
+        "sampled_out",
+        "burst_limited",
+        "interval_ms",
+    }
+)
 
 # Read before the loop rather than copied by it: they change name or type on the way.
 _CONVERTED: Final = frozenset({"timestamp", "level", "event", "duration_micros", "error_code"})
@@ -125,16 +126,18 @@ _OWNED_FIELDS: Final = frozenset(
         "db.response.status_code",
         "error.code",
     }
-    | {
-        ".".join(part for part in spot if part is not None)
-        for spot in _FIELDS.values()
-        if spot[0] != "mongodb"
-    }
+    | {".".join(part for part in spot if part is not None) for spot in _FIELDS.values()}
 )
 _OWNED_PARENTS: Final = frozenset(
     field.rsplit(".", depth)[0]
     for field in _OWNED_FIELDS
     for depth in range(1, field.count(".") + 1)
+)
+
+# Top-level names a plain application key needs the long way round for: ours and the
+# labels it may be moved to.
+_TOP_NAMES: Final = frozenset(
+    {field.split(".", 1)[0] for field in _OWNED_FIELDS} | {"mongodb", "labels"}
 )
 
 # ECS fields an application may set itself when it binds a string: the spec makes the
@@ -200,20 +203,19 @@ def to_ecs(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[st
     doc["error"] = {}
     doc["trace"] = {}
     doc["span"] = {}
-    doc["mongodb"] = {}
 
+    mongodb: dict[str, Any] = {}
+    doc["mongodb"] = mongodb
     extras: list[tuple[Any, Any]] | None = None
     for key, value in event_dict.items():
+        if key in _MONGODB_KEYS:
+            mongodb[key] = value
+            continue
         spot = _FIELDS.get(key)
         if spot is not None:
             top, sub, leaf = spot
-            if leaf is None:
-                doc[top][sub] = value
-            else:
-                node = doc[top].get(sub)
-                if node is None:
-                    node = doc[top][sub] = {}
-                node[leaf] = value
+            # No two flat keys share a nested object, so it is made whole here.
+            doc[top][sub] = value if leaf is None else {leaf: value}
         elif key not in _CONVERTED:
             if extras is None:
                 extras = []
@@ -242,7 +244,23 @@ def _now() -> str:
 
 def _add_app_field(doc: dict[str, Any], labels: dict[str, Any], key: str, value: Any) -> None:
     """Place one application key, split into leaves the way ecs-logging expands it."""
-    if type(value) in _SCALARS or not isinstance(value, Mapping):
+    # Not ecs_logging's normalize_dict/merge_dicts: they rewrite the application's own
+    # dicts in place and raise at the first clash with half the merge done. Same rules
+    # here, but nothing the application holds is touched and a clash moves one leaf.
+    if type(value) in _SCALARS:
+        # The usual case (``request_user="bob"``) in a handful of lookups.
+        if (
+            "." not in key
+            and key.strip()
+            and key[0] != "_"
+            and key not in _TOP_NAMES
+            and key not in doc
+        ):
+            doc[key] = value
+            return
+        _add_leaf(doc, labels, key, value)
+        return
+    if not isinstance(value, Mapping):
         _add_leaf(doc, labels, key, value)
         return
     # An empty mapping has no leaf to index, so it leaves nothing behind.
@@ -258,13 +276,15 @@ def _add_leaf(doc: dict[str, Any], labels: dict[str, Any], path: str, value: Any
         _add_label(labels, path[7:] if len(parts) > 1 else path, value)
         return
     override = _APP_MAY_SET.get(path)
-    if override is not None and type(value) is str:
-        if override or parts[1] not in doc[parts[0]]:
-            doc[parts[0]][parts[1]] = value
-            return
-    if len(parts) > _MAX_DEPTH or _owned(parts) or not all(part.strip() for part in parts):
-        _add_label(labels, path, value)
-    elif not _place(doc, parts, value):
+    if override is not None and type(value) is str and (override or parts[1] not in doc[parts[0]]):
+        doc[parts[0]][parts[1]] = value
+        return
+    if (
+        len(parts) > _MAX_DEPTH
+        or _owned(parts)
+        or not all(part.strip() for part in parts)
+        or not _place(doc, parts, value)
+    ):
         _add_label(labels, path, value)
 
 

@@ -86,7 +86,9 @@ class LoggingServerListener(_Base, monitoring.ServerListener):
         p = self.pipeline
         if p.server_on:
             try:
-                p.emit("info", "mongodb.server.description_changed", ev.server_changed_fields(event))
+                p.emit(
+                    "info", "mongodb.server.description_changed", ev.server_changed_fields(event)
+                )
             except Exception as exc:
                 p.internal_error("server description_changed", exc)
 
@@ -151,7 +153,12 @@ class LoggingTopologyListener(_Base, monitoring.TopologyListener):
         if p.topology_on:
             try:
                 fields = ev.topology_changed_fields(event)
-                lost_writable = fields["had_writable_server"] and not fields["has_writable_server"]
+                # Closing the client resets the topology to Unknown: not an incident.
+                lost_writable = (
+                    fields["had_writable_server"]
+                    and not fields["has_writable_server"]
+                    and fields["new_topology_type"] != "Unknown"
+                )
                 if lost_writable or p.topology_info_on:
                     method = "warning" if lost_writable else "info"
                     p.emit(method, "mongodb.topology.description_changed", fields)
@@ -172,7 +179,11 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
     """Pool and connection events: state changes always, check-out/in chatter at ``debug``."""
 
     def _state(
-        self, method: str, name: str, event: Any, extra: Callable[[Any], dict[str, Any]] | None = None
+        self,
+        method: str,
+        name: str,
+        event: Any,
+        extra: Callable[[Any], dict[str, Any]] | None = None,
     ) -> None:
         p = self.pipeline
         try:
@@ -238,7 +249,9 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
             elif p.pool_chatter_on:
                 self._chatter("mongodb.connection.closed", event)
 
-    def connection_check_out_started(self, event: monitoring.ConnectionCheckOutStartedEvent) -> None:
+    def connection_check_out_started(
+        self, event: monitoring.ConnectionCheckOutStartedEvent
+    ) -> None:
         """A thread asked the pool for a connection (chatter)."""
         if self.pipeline.pool_chatter_on:
             self._chatter("mongodb.connection.check_out_started", event)

@@ -9,6 +9,7 @@ reported once on stderr, never raised into PyMongo.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -31,7 +32,7 @@ from .stats import STATS, sink_failed
 __all__ = [
     "STDLIB_LOGGER_NAME",
     "Output",
-    "add_level",
+    "RecordLogger",
     "build_output",
     "json_default",
     "render_json",
@@ -61,12 +62,28 @@ def rfc3339_now(now: float | None = None) -> str:
     return f"{prefix}.{micros:06d}Z"
 
 
-def add_level(
-    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    """Set ``level`` from the logger method name (``debug`` ... ``error``)."""
-    event_dict["level"] = method_name
-    return event_dict
+class RecordLogger(structlog.BoundLoggerBase):
+    """A structlog wrapper class that runs the processor chain on a ready record.
+
+    ``structlog``'s usual ``logger.info(event, **kw)`` copies the keyword arguments
+    twice before the first processor runs; our listeners already hold a complete,
+    ordered record, so :meth:`log_record` hands that dict straight to the chain
+    (user processors may still raise ``structlog.DropEvent``).
+    """
+
+    def log_record(self, method_name: str, event_dict: dict[str, Any]) -> None:
+        """Run the processors on ``event_dict`` and pass the result to the sink's method."""
+        result: Any = event_dict
+        try:
+            for processor in self._processors:
+                result = processor(self._logger, method_name, result)
+        except structlog.DropEvent:
+            return
+        method = getattr(self._logger, method_name)
+        if type(result) is dict:
+            method(**result)
+        else:
+            method(result)
 
 
 def json_default(value: Any) -> Any:
@@ -166,15 +183,41 @@ class _FileSink:
             os.close(fd)
 
 
+#: How long ``flush()`` (and so exit) waits on a sink that finishes nothing at all.
+_STALL_SECONDS = 5.0
+
+
+class _Flushed:
+    """Put in the queue by ``flush()``; the drain thread sets ``done`` when it gets there."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
 class _DrainHandler(logging.Handler):
-    """QueueListener's handler: writes the already-rendered line to the real sink."""
+    """QueueListener's handler: hands each queued item to the real sink.
+
+    An item is a rendered line, a ``(method, msg, extra)`` call for the stdlib sink or
+    a :class:`_Flushed` marker. ``handled`` counts items done (only this thread writes
+    it), so a waiting ``flush()`` can tell a slow sink from a stuck one.
+    """
 
     def __init__(self, sink: Any) -> None:
         super().__init__()
         self._sink = sink
+        self.handled = 0
 
-    def handle(self, record: Any) -> bool:  # type: ignore[override]
-        self._sink.msg(record)
+    def handle(self, record: Any) -> bool:
+        kind = type(record)
+        if kind is tuple:
+            record[0](record[1], extra=record[2])
+        elif kind is _Flushed:
+            record.done.set()
+        else:
+            self._sink.msg(record)
+        self.handled += 1
         return True
 
     def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() bypasses it
@@ -184,11 +227,14 @@ class _DrainHandler(logging.Handler):
 class _Listener(logging.handlers.QueueListener):
     """The stdlib's QueueListener, with a stop that cannot fail on a full queue."""
 
+    def __init__(self, pending: queue.Queue[Any], handler: logging.Handler) -> None:
+        super().__init__(pending, handler)
+        self.pending = pending
+
     def enqueue_sentinel(self) -> None:
-        try:
-            self.queue.put(self._sentinel, timeout=5)
-        except queue.Full:  # pragma: no cover - the drain thread is stuck on a dead sink
-            pass
+        # A full queue for this long means the drain thread is stuck on a dead sink.
+        with contextlib.suppress(queue.Full):
+            self.pending.put(None, timeout=_STALL_SECONDS)
 
 
 _QUEUED: weakref.WeakSet[_QueuedSink] = weakref.WeakSet()
@@ -198,23 +244,30 @@ class _QueuedSink:
     """Non-blocking output: lines go into a bounded queue drained by a background thread.
 
     When the queue is full the line is dropped and counted (``queue_dropped``); the
-    application thread never waits. The queue is flushed at exit, and a forked child
-    starts with an empty queue and its own thread.
+    application thread never waits. The queue is flushed at exit (giving up on a sink
+    that writes nothing for ``_STALL_SECONDS``), and a forked child starts with an
+    empty queue and its own thread.
     """
 
     def __init__(self, sink: Any, size: int) -> None:
         self._sink = sink
         self._size = size
+        self._closed = False
         self._lock = threading.Lock()
+        self._drain = _DrainHandler(sink)
         self._start()
         _QUEUED.add(self)
 
     def _start(self) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(self._size)
-        self._listener = _Listener(self._queue, _DrainHandler(self._sink))
+        self._listener = _Listener(self._queue, self._drain)
         self._listener.start()
+        # Per-client pipelines are dropped with their client, never closed: when this
+        # object goes, let the thread write what is left and end rather than leak.
+        self._retire = weakref.finalize(self, _retire, self._queue)
+        self._retire.atexit = False  # at exit, _flush_all_at_exit does the writing
 
-    def msg(self, message: bytes | str) -> None:
+    def msg(self, message: Any) -> None:
         try:
             self._queue.put_nowait(message)
         except queue.Full:
@@ -224,25 +277,98 @@ class _QueuedSink:
     debug = info = warning = error = msg
 
     def flush(self) -> None:
-        """Wait until every queued line has been written."""
-        with self._lock:
-            if self._listener._thread is None:
+        """Wait until every line queued so far has been written.
+
+        Gives up, and says so once on stderr, when the sink finishes nothing for
+        ``_STALL_SECONDS``: a stuck sink must not hang the application or its exit.
+        (No thread is started here, so this also works in an ``atexit`` handler.)
+        """
+        if self._closed:
+            return
+        marker = _Flushed()
+        drain = self._drain
+        seen = drain.handled
+        while True:
+            try:
+                self._queue.put(marker, timeout=_STALL_SECONDS)
+                break
+            except queue.Full:
+                if drain.handled == seen:
+                    self._stalled()
+                    return
+                seen = drain.handled
+        while not marker.done.wait(_STALL_SECONDS):
+            if drain.handled == seen:
+                self._stalled()
                 return
-            self._listener.stop()
-            self._listener.start()
+            seen = drain.handled
+
+    def _stalled(self) -> None:
+        STATS.warn_once(
+            "queue-stalled",
+            f"output sink stopped writing; gave up waiting on {self._queue.qsize()} queued lines",
+        )
 
     def close(self) -> None:
-        """Write what is queued, stop the thread and close the real sink."""
+        """Write what is queued (as :meth:`flush`), stop the thread, close the real sink."""
         with self._lock:
-            if self._listener._thread is not None:
-                self._listener.stop()
+            if self._closed:
+                return
+            self.flush()
+            self._closed = True
+            self._retire.detach()
+            listener = self._listener
+            thread = listener._thread
+            if thread is not None:
+                listener.enqueue_sentinel()
+                thread.join(_STALL_SECONDS)
+                listener._thread = None
         self._sink.close()
 
     def _after_fork(self) -> None:
         # The parent's thread does not exist here and its queued lines are the parent's
         # to write: start afresh.
         self._lock = threading.Lock()
-        self._start()
+        self._retire.detach()
+        if not self._closed:
+            self._start()
+
+
+def _retire(pending: queue.Queue[Any]) -> None:
+    with contextlib.suppress(queue.Full):
+        pending.put_nowait(None)  # QueueListener's sentinel: drain what is queued, then end
+
+
+class _QueuedStdlib:
+    """The ``stdlib`` sink behind a queue: the logger call itself is queued, level and all.
+
+    The application's handlers then run on the drain thread (a ``LogRecord``'s thread
+    and ``created`` time are the drain thread's; the record's ``timestamp`` field is not).
+    """
+
+    def __init__(self, sink: StdlibSink, size: int) -> None:
+        self._sink = sink
+        self._queued = _QueuedSink(sink, size)
+
+    def debug(self, msg: str, extra: dict[str, Any]) -> None:
+        self._queued.msg((self._sink.debug, msg, extra))
+
+    def info(self, msg: str, extra: dict[str, Any]) -> None:
+        self._queued.msg((self._sink.info, msg, extra))
+
+    def warning(self, msg: str, extra: dict[str, Any]) -> None:
+        self._queued.msg((self._sink.warning, msg, extra))
+
+    def error(self, msg: str, extra: dict[str, Any]) -> None:
+        self._queued.msg((self._sink.error, msg, extra))
+
+    def flush(self) -> None:
+        """See :meth:`_QueuedSink.flush`."""
+        self._queued.flush()
+
+    def close(self) -> None:
+        """See :meth:`_QueuedSink.close`."""
+        self._queued.close()
 
 
 def _flush_all_at_exit() -> None:
@@ -263,16 +389,14 @@ class Output:
     """A configured structlog logger and the sink behind it.
 
     Attributes:
-        logger: The bound structlog logger; call ``logger.info(event, **fields)``.
+        logger: The :class:`RecordLogger`; ``logger.log_record(level, record)``.
         sink: The object the logger writes to (has ``close()``).
     """
 
-    def __init__(self, logger: Any, sink: Any) -> None:
+    def __init__(self, logger: RecordLogger, sink: Any) -> None:
         self.logger = logger
         self.sink = sink
-        self.methods: dict[str, Callable[..., Any]] = {
-            name: getattr(logger, name) for name in ("debug", "info", "warning", "error")
-        }
+        self.log_record = logger.log_record
 
     def close(self) -> None:
         """Release the sink (a file or a queue thread); stdout/stderr stay open."""
@@ -311,10 +435,13 @@ def build_output(settings: Settings, extra_processors: list[Processor] | None = 
             raise ValueError(
                 f"invalid value for MONGO_STRUCTLOG_OUTPUT={target!r}: cannot open it ({exc})"
             ) from None
-    if settings.queue_size and target != "stdlib":
-        sink = _QueuedSink(sink, settings.queue_size)
+    if settings.queue_size:
+        if target == "stdlib":
+            sink = _QueuedStdlib(sink, settings.queue_size)
+        else:
+            sink = _QueuedSink(sink, settings.queue_size)
 
-    processors: list[Processor] = [add_level, merge_contextvars]
+    processors: list[Processor] = [merge_contextvars]
     trace = trace_processor()
     if trace is not None:
         processors.append(trace)
@@ -323,9 +450,9 @@ def build_output(settings: Settings, extra_processors: list[Processor] | None = 
     logger = structlog.wrap_logger(
         sink,
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        wrapper_class=RecordLogger,
         cache_logger_on_first_use=False,
-    ).bind(timestamp=None, level=None, event=None)
+    ).bind()
     return Output(logger, sink)
 
 

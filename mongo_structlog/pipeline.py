@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pymongo.monitoring import CommandStartedEvent
+
 from . import events as ev
 from .documents import DocumentRenderer, collection_of, is_sensitive
 from .output import Output, build_output, rfc3339_now
@@ -23,9 +25,11 @@ from .stats import STATS
 __all__ = ["Pipeline"]
 
 _DEBUG, _INFO, _WARNING, _ERROR = (LEVELS[name] for name in ("debug", "info", "warning", "error"))
+_SUCCEEDED = "mongodb.command.succeeded"
 
-# Correlation entries are tuples for speed; these name their slots.
-_EVENT, _WALL, _KEPT, _LOGGED, _SENSITIVE, _RENDERED, _MONO = range(7)
+# Correlation entries: a command dropped by sampling is remembered as its started event
+# alone (nothing built, no clock read); a kept one as (started event, rendered command or
+# None), a tuple, which is what tells the two apart at completion.
 
 
 class Pipeline:
@@ -43,7 +47,7 @@ class Pipeline:
         self.per_client = per_client
         self.topology_id: str | None = None
         self.output = output if output is not None else build_output(settings)
-        self._log: dict[str, Callable[..., Any]] = self.output.methods
+        self._log_record = self.output.log_record
         self.renderer = DocumentRenderer(
             settings.documents, settings.redact_keys, settings.max_document_length
         )
@@ -68,8 +72,12 @@ class Pipeline:
 
         self.command_rate = settings.command_rate
         self._command_cutoff = threshold(self.command_rate)
+        self._keep_all = self.command_rate >= 1.0
         self._slow_micros = settings.slow_ms * 1000.0
-        self._rates = {"heartbeat": settings.sample_rate_heartbeat, "pool": settings.sample_rate_pool}
+        self._rates = {
+            "heartbeat": settings.sample_rate_heartbeat,
+            "pool": settings.sample_rate_pool,
+        }
         self.correlator = Correlator(
             settings.correlation_capacity,
             settings.correlation_ttl_ms / 1000.0,
@@ -78,41 +86,35 @@ class Pipeline:
         self.limiter = BurstLimiter(
             settings.burst_limit, settings.burst_thereafter, settings.burst_interval_ms / 1000.0
         )
-        self.suppressed = Suppressed(settings.summary_interval_ms / 1000.0)
-        self._drops = 0
+        self.suppressed = Suppressed(settings.summary_interval_ms / 1000.0, time.monotonic())
+        self._succeeded_out = self.suppressed.counter(_SUCCEEDED)
         self.closed = False
 
     # -- emitting -------------------------------------------------------------------------
 
     def emit(self, method: str, event: str, fields: dict[str, Any]) -> None:
-        """Log one record now (``fields`` may carry its own ``timestamp``)."""
-        if "timestamp" not in fields:
-            fields["timestamp"] = rfc3339_now()
+        """Log one record now at level ``method`` (``fields`` may carry its own ``timestamp``)."""
+        timestamp = fields.pop("timestamp", None) or rfc3339_now()
+        record = {"timestamp": timestamp, "level": method, "event": event}
         if self.per_client and self.topology_id is not None:
-            fields.setdefault("topology_id", self.topology_id)
-        self._log[method](event, **fields)
+            record["topology_id"] = self.topology_id
+        record.update(fields)
+        self._log_record(method, record)
         STATS.emitted(event)
-        if self.summary_on:
-            self._maybe_summarise()
 
     def drop(self, event: str, sampled: bool = True) -> None:
         """Count a record suppressed by a sample rate (or, ``sampled=False``, a burst limit)."""
         STATS.dropped(event)
-        if sampled:
-            self.suppressed.sampled_out(event)
-        else:
-            self.suppressed.burst_limited(event)
-        self._drops += 1
-        if self._drops & 0xFF == 0 and self.summary_on:
+        suppressed = self.suppressed
+        look = suppressed.sampled_out(event) if sampled else suppressed.burst_limited(event)
+        if look and self.summary_on:  # Suppressed says when reading the clock is worth it
             self._maybe_summarise()
 
     def _maybe_summarise(self) -> None:
-        for fields in self.suppressed.due(time.monotonic()):
-            fields["timestamp"] = rfc3339_now()
-            if self.per_client and self.topology_id is not None:
-                fields["topology_id"] = self.topology_id
-            self._log["info"]("mongodb.sampling.summary", **fields)
-            STATS.emitted("mongodb.sampling.summary")
+        now = time.monotonic()
+        self.correlator.tick(now)  # the clock is read: a chance to age out lost commands
+        for fields in self.suppressed.due(now):
+            self.emit("info", "mongodb.sampling.summary", fields)
 
     def internal_error(self, where: str, exc: BaseException) -> None:
         """Count an adapter bug and report it once; the application carries on."""
@@ -139,38 +141,42 @@ class Pipeline:
     # -- commands ---------------------------------------------------------------------------
 
     def command_started(self, event: Any) -> None:
-        """Remember a started command; log it now at ``debug`` if it is sampled in."""
+        """Remember a started command; log it now at ``debug`` if it is sampled in.
+
+        A command dropped by sampling costs one mix of its request id and one dict
+        insert (inlined :meth:`.Correlator.put`); its drop is counted at completion.
+        """
         request_id = event.request_id
-        rate = self.command_rate
-        kept = rate >= 1.0 or keep_request(request_id, self._command_cutoff)
-        command = event.command
-        name = event.command_name
-        sensitive = is_sensitive(name, command)
-        wall = time.time()
-        rendered = None
-        logged = False
+        cutoff = self._command_cutoff
+        if self._keep_all or (cutoff and keep_request(request_id, cutoff)):
+            self._command_kept(event)
+            return
+        correlator = self.correlator
+        young = correlator.young
+        if young.setdefault(request_id, event) is not event or len(young) >= correlator.limit:
+            correlator.put(request_id, event.connection_id, event)  # id taken, or time to check
+
+    def _command_kept(self, event: Any) -> None:
+        correlator = self.correlator
         if self.command_started_on:
-            if kept:
-                rendered = self.renderer.command(name, {} if sensitive else command)
-                fields = self._started_fields(event, rendered, wall)
-                self.emit("debug", "mongodb.command.started", fields)
-                logged = True
-            else:
-                self.drop("mongodb.command.started")
-        mono = time.monotonic()
-        self.correlator.put(
-            (request_id, event.connection_id),
-            (event, wall, kept, logged, sensitive, rendered, mono),
-            mono,
-        )
+            rendered = self._render(event)
+            correlator.put(event.request_id, event.connection_id, (event, rendered))
+            fields = self._started_fields(event, rendered, self.command_rate < 1.0)
+            self.emit("debug", "mongodb.command.started", fields)
+        else:
+            correlator.put(event.request_id, event.connection_id, (event, None))
+
+    def _render(self, started: Any) -> tuple[str | None, str]:
+        name = started.command_name
+        command = started.command
+        return self.renderer.command(name, {} if is_sensitive(name, command) else command)
 
     def _started_fields(
-        self, event: Any, rendered: tuple[str | None, str], wall: float
+        self, event: Any, rendered: tuple[str | None, str], sampled: bool
     ) -> dict[str, Any]:
         fields = self._command_fields(event, event)
-        fields["timestamp"] = rfc3339_now(wall)
         self._add_command_text(fields, rendered)
-        if self.command_rate < 1.0:
+        if sampled:
             fields["sample_rate"] = self.command_rate
         return fields
 
@@ -200,20 +206,50 @@ class Pipeline:
 
     def command_finished(self, event: Any, failed: bool) -> None:
         """Log a command's completion record if it is kept, failed or slow."""
-        entry = self.correlator.pop((event.request_id, event.connection_id))
+        request_id = event.request_id
+        entry = self.correlator.young.pop(request_id, None)
+        if (
+            type(entry) is CommandStartedEvent  # dropped at its start
+            and not failed
+            and event.duration_micros < self._slow_micros
+            and entry.connection_id == event.connection_id
+            and not self.command_started_on
+        ):
+            # The hot path of sampling, inlined: count the drop, and now and then look
+            # at the clock for the summary record.
+            STATS.dropped(_SUCCEEDED)
+            next(self._succeeded_out)
+            suppressed = self.suppressed
+            suppressed.countdown -= 1
+            if suppressed.countdown <= 0 and self.summary_on:
+                self._maybe_summarise()
+            return
+        self._command_completed(event, failed, entry)
+
+    def _command_completed(self, event: Any, failed: bool, entry: Any) -> None:
+        entry = self.correlator.pop(event.request_id, event.connection_id, entry)
         duration = event.duration_micros
         slow = duration >= self._slow_micros
-        if entry is not None:
-            kept = entry[_KEPT]
-        else:
-            kept = self.command_rate >= 1.0 or keep_request(event.request_id, self._command_cutoff)
+        if type(entry) is tuple:
+            started, rendered = entry
+            kept = True
+        elif entry is not None:
+            started, rendered, kept = entry, None, False
+        else:  # evicted, or started before the listener was there: decide again
+            started = rendered = None
+            cutoff = self._command_cutoff
+            kept = self._keep_all or bool(cutoff and keep_request(event.request_id, cutoff))
         name = "mongodb.command.failed" if failed else "mongodb.command.succeeded"
         if not (kept or failed or slow):
+            if self.command_started_on and started is not None:
+                self.drop("mongodb.command.started")
             self.drop(name)
             return
-        started = entry[_EVENT] if entry is not None else None
-        if entry is not None:
-            sensitive = entry[_SENSITIVE]
+        method = "warning" if failed or slow else "info"
+        if LEVELS[method] < self.level:
+            return  # below the configured minimum level: nothing to build
+        if started is not None:
+            sensitive = is_sensitive(started.command_name, started.command)
         else:
             # Without the started event a hello may have carried speculativeAuthenticate.
             lowered = event.command_name.lower()
@@ -221,16 +257,15 @@ class Pipeline:
         fields = self._command_fields(event, started)
         fields["duration_micros"] = duration
         if started is not None:
-            rendered = entry[_RENDERED]  # type: ignore[index]
             if rendered is None:
                 command = {} if sensitive else started.command
                 rendered = self.renderer.command(started.command_name, command)
             self._add_command_text(fields, rendered)
-            if self.command_started_on and not entry[_LOGGED]:  # type: ignore[index]
-                # Dropped at its start, now failed or slow: write it late, original time.
-                late = self._started_fields(started, rendered, entry[_WALL])  # type: ignore[index]
-                late.pop("sample_rate", None)
-                STATS.dropped("mongodb.command.started", -1)
+            if self.command_started_on and not kept:
+                # Dropped at its start, now failed or slow: written late, stamped with the
+                # time it started (PyMongo's duration runs from there).
+                late = self._started_fields(started, rendered, False)
+                late["timestamp"] = rfc3339_now(time.time() - duration / 1_000_000)
                 self.emit("debug", "mongodb.command.started", late)
         if failed:
             fields.update(ev.failure_fields(event.failure, sensitive, self.renderer.error_message))
@@ -239,4 +274,6 @@ class Pipeline:
         fields["slow"] = slow
         if not (failed or slow) and self.command_rate < 1.0:
             fields["sample_rate"] = self.command_rate
-        self.emit("warning" if failed or slow else "info", name, fields)
+        self.emit(method, name, fields)
+        if self.summary_on:  # drops may have stopped; a written record is a chance to report
+            self._maybe_summarise()

@@ -4,13 +4,18 @@
 * :class:`Correlator` — started events waiting for their completion, bounded in size and age.
 * :class:`BurstLimiter` — zap-style "first N per interval, then one in M" for chatter.
 * :class:`Suppressed` — what was dropped since the last ``mongodb.sampling.summary``.
+
+Everything here is called on PyMongo's threads, synchronously, for every event. The
+paths taken for a dropped record take no lock, read no clock and raise nothing; the rare
+maintenance steps (evicting, resetting a window, writing a summary) do.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["BurstLimiter", "Correlator", "Suppressed", "keep_request", "mix64", "threshold"]
@@ -22,10 +27,12 @@ _SPAN = 1 << 64
 def mix64(value: int) -> int:
     """SplitMix64's finaliser: a fixed, well-spread 64-bit mix of ``value``.
 
-    Unlike ``hash()``, it is the same in every process and Python version.
+    Unlike ``hash()``, it is the same in every process and Python version, so the same
+    request id gets the same decision everywhere. Other languages can reproduce it from
+    the constants below (it is ``splitmix64(value)`` of Steele, Lea and Flood).
 
     Args:
-        value: Any int; only its low 64 bits count.
+        value: Any int; only its low 64 bits count (negative ids wrap as two's complement).
 
     Returns:
         An int in ``[0, 2**64)``.
@@ -37,7 +44,14 @@ def mix64(value: int) -> int:
 
 
 def threshold(rate: float) -> int:
-    """The cut-off in ``[0, 2**64]`` below which a mixed id is kept at ``rate``."""
+    """The cut-off in ``[0, 2**64]`` below which a mixed id is kept at ``rate``.
+
+    Args:
+        rate: The share to keep, ``0.0`` to ``1.0``.
+
+    Returns:
+        ``round(rate * 2**64)``, clamped: 0 keeps nothing, ``2**64`` keeps everything.
+    """
     return min(_SPAN, max(0, round(rate * _SPAN)))
 
 
@@ -49,128 +63,304 @@ def keep_request(request_id: int, cutoff: int) -> bool:
         cutoff: ``threshold(rate)``.
 
     Returns:
-        The decision, identical for the same id and rate in every process.
+        ``mix64(request_id) < cutoff``: identical for the same id and rate in every process.
     """
-    return mix64(request_id) < cutoff
+    # mix64 inlined: this runs once per command, and a call costs as much as a step.
+    z = (request_id + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) < cutoff
 
 
 class Correlator:
-    """Started events by ``(request_id, address)`` until their completion arrives.
+    """Started commands waiting for their completion, matched by request id and server.
 
-    Bounded: past ``capacity`` entries the oldest is evicted, and entries older than
-    ``ttl`` seconds are aged out (a completion that never comes must not leak memory).
-    Every eviction is reported through ``on_evict``.
+    Entries are keyed by ``request_id`` alone (an int hashes faster than a tuple) and
+    checked against the server address (``connection_id`` of PyMongo's command events)
+    when taken out. Two commands in flight with the same id (PyMongo draws ids at
+    random) are told apart: the second is filed under ``(request_id, address)``.
+
+    A completion that never comes (a lost connection, a listener registered mid-command)
+    must not leak memory, so the map is bounded, without a lock or a clock read per
+    command. Entries live in two generations, :attr:`young` (new entries go there) and
+    :attr:`old`. The old generation is evicted whole, and the young one becomes old,
+
+    * when the young generation reaches half of ``capacity``, so at most ``capacity``
+      entries are ever held;
+    * when ``ttl`` seconds have passed since the young generation began, checked by
+      :meth:`tick` (the pipeline calls it whenever it has read the clock anyway) and
+      whenever 256 more entries are waiting than at the last check. So nothing younger
+      than ``ttl`` is aged out, and while the pipeline is busy nothing stays much
+      longer than ``2 * ttl``.
+
+    Every eviction is reported through ``on_evict(count)``. :meth:`put` and :meth:`pop`
+    are plain dict operations (atomic under the GIL); rotating generations takes a lock.
+
+    Args:
+        capacity: The most entries held (at least 1).
+        ttl: Seconds after which a waiting entry may be aged out.
+        on_evict: Called with the number of entries evicted (outside the lock).
+        clock: Monotonic seconds; tests pass a fake.
     """
 
-    _SWEEP_EVERY = 256
+    _CHECK_EVERY = 256
 
-    def __init__(self, capacity: int, ttl: float, on_evict: Any) -> None:
-        self._entries: OrderedDict[tuple[int, Any], tuple[Any, ...]] = OrderedDict()
-        self._capacity = capacity
+    def __init__(
+        self,
+        capacity: int,
+        ttl: float,
+        on_evict: Callable[[int], Any],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        #: New entries; the pipeline's hot path stores here directly (see :meth:`put`).
+        self.young: dict[Any, Any] = {}
+        #: The previous generation, evicted whole at the next rotation.
+        self.old: dict[Any, Any] = {}
+        self._half = max(1, capacity // 2)
+        #: ``len(young)`` at which :meth:`maintain` must run.
+        self.limit = min(self._half, self._CHECK_EVERY)
         self._ttl = ttl
         self._on_evict = on_evict
-        self._puts = 0
+        self._clock = clock
+        self._since = clock()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.young) + len(self.old)
 
-    def put(self, key: tuple[int, Any], entry: tuple[Any, ...], now: float) -> None:
-        """Remember ``entry`` (whose last item is its monotonic time ``now``) under ``key``."""
-        entries = self._entries
-        entries[key] = entry
-        self._puts += 1
-        if len(entries) > self._capacity or self._puts % self._SWEEP_EVERY == 0:
-            self._evict(now)
+    def put(self, request_id: int, address: Any, entry: Any) -> None:
+        """Remember ``entry`` (anything but ``None``; its started event carries ``address``).
 
-    def pop(self, key: tuple[int, Any]) -> tuple[Any, ...] | None:
-        """Take the entry for ``key`` out, or ``None`` if it was never there or was evicted."""
-        return self._entries.pop(key, None)
+        Args:
+            request_id: The command's request id.
+            address: The server address (``event.connection_id``).
+            entry: What :meth:`pop` gives back.
+        """
+        young = self.young
+        if young.setdefault(request_id, entry) is not entry:
+            young[request_id, address] = entry  # the id is taken by a command in flight
+        if len(young) >= self.limit:
+            self.maintain()
 
-    def _evict(self, now: float) -> None:
-        # Eviction runs rarely; the lock keeps two threads from racing over the same oldest key.
+    def pop(self, request_id: int, address: Any, first: Any = None) -> Any:
+        """Take out the entry of the command ``request_id`` sent to ``address``.
+
+        Args:
+            request_id: The command's request id.
+            address: The server address (``event.connection_id``).
+            first: What the caller already popped from :attr:`young` under ``request_id``
+                (the pipeline's hot path does that inline), else ``None``.
+
+        Returns:
+            The entry, or ``None`` if it was never there or was evicted.
+        """
+        for generation in (self.young, self.old):
+            entry = first if first is not None else generation.pop(request_id, None)
+            first = None
+            if entry is not None:
+                started = entry[0] if type(entry) is tuple else entry
+                if started.connection_id == address:
+                    return entry
+                generation.setdefault(request_id, entry)  # another server's: put it back
+            entry = generation.pop((request_id, address), None)
+            if entry is not None:
+                return entry
+        return None
+
+    def maintain(self) -> None:
+        """Rotate generations if the young one is full or old enough; re-arm the check."""
+        self._rotate(self._clock())
+
+    def tick(self, now: float) -> None:
+        """Age entries out if ``ttl`` has passed since the young generation began.
+
+        Args:
+            now: Monotonic seconds, read by the caller for its own purposes.
+        """
+        if now - self._since >= self._ttl:
+            self._rotate(now)
+
+    def _rotate(self, now: float) -> None:
         evicted = 0
         with self._lock:
-            entries = self._entries
-            oldest_allowed = now - self._ttl
-            while entries:
-                key = next(iter(entries))
-                if len(entries) <= self._capacity and entries[key][-1] >= oldest_allowed:
-                    break
-                if entries.pop(key, None) is not None:
-                    evicted += 1
+            if len(self.young) >= self._half or now - self._since >= self._ttl:
+                evicted = len(self.old)
+                self.old = self.young
+                self.young = {}
+                self._since = now
+            self.limit = min(self._half, len(self.young) + self._CHECK_EVERY)
         if evicted:
             self._on_evict(evicted)
 
 
 class BurstLimiter:
-    """At most ``first`` records per key per interval, then one in ``thereafter``.
+    """At most ``first`` records per key per interval, then one in ``thereafter`` (zap's sampler).
 
-    ``first == 0`` turns the limiter off (everything passes); ``thereafter == 0`` drops
-    everything past the first ``first`` in an interval.
+    The count within a window is an ``itertools.count`` (its ``next`` is atomic under the
+    GIL), so concurrent threads never let more than ``first`` through nor lose a count;
+    two threads opening a new window at once may each let one record through, as in zap.
+
+    Args:
+        first: Records let through per key and interval; ``0`` turns the limiter off.
+        thereafter: Past ``first``, one in this many is let through; ``0`` lets none through.
+        interval: The window length in seconds.
     """
+
+    _MAX_KEYS = 4096
 
     def __init__(self, first: int, thereafter: int, interval: float) -> None:
         self.enabled = first > 0
         self._first = first
         self._thereafter = thereafter
         self._interval = interval
-        self._windows: dict[tuple[str, Any], list[float]] = {}
+        self._windows: dict[tuple[str, Any], tuple[float, Iterator[int]]] = {}
 
     def allow(self, key: tuple[str, Any], now: float) -> bool:
-        """Count one record for ``key`` (event name, server address) and say if it passes."""
+        """Count one record for ``key`` (event name, server address) and say if it passes.
+
+        Args:
+            key: What the limit applies to.
+            now: Monotonic seconds.
+
+        Returns:
+            True for the first ``first`` records of a window and every ``thereafter``-th after.
+        """
         window = self._windows.get(key)
-        if window is None or now - window[0] >= self._interval:
-            self._windows[key] = [now, 1.0]
+        if window is None or now >= window[0]:
+            windows = self._windows
+            if len(windows) >= self._MAX_KEYS:  # servers come and go; forget the old ones
+                windows.clear()
+            windows[key] = (now + self._interval, itertools.count(2))
             return True
-        window[1] += 1
-        seen = int(window[1])
+        seen = next(window[1])
         if seen <= self._first:
             return True
-        return self._thereafter > 0 and (seen - self._first) % self._thereafter == 0
+        thereafter = self._thereafter
+        return thereafter > 0 and (seen - self._first) % thereafter == 0
+
+
+def _value(counter: Iterator[int]) -> int:
+    # An itertools.count's repr is "count(N)", N being the next value: the only way to
+    # read it without taking it. Its next() is atomic, which a dict increment is not.
+    return int(repr(counter)[6:-1])
 
 
 class Suppressed:
-    """Records dropped by sampling or burst limits since the last summary, per event name."""
+    """Records dropped by sampling or burst limits, per event name, for the summary records.
 
-    def __init__(self, interval: float) -> None:
+    Counting a drop takes no lock and reads no clock. Instead, the caller is told when to
+    look at the clock: :meth:`sampled_out` and :meth:`burst_limited` return True once
+    :attr:`countdown` reaches zero: after every drop while drops are rare, after at most
+    256 while they are frequent (aiming at about eight looks per summary interval, the
+    spacing growing at most twofold per look). :meth:`due` then says if a summary is due.
+
+    Args:
+        interval: Seconds between summaries (while anything is being dropped).
+        now: Monotonic seconds at creation.
+    """
+
+    _LOOKS_PER_INTERVAL = 8
+    _MAX_EVERY = 256
+
+    def __init__(self, interval: float, now: float) -> None:
         self._interval = interval
         self._lock = threading.Lock()
-        self._since = time.monotonic()
-        self._sampled: dict[str, int] = {}
-        self._limited: dict[str, int] = {}
+        self._since = now
+        self._counters: dict[tuple[bool, str], Iterator[int]] = {}
+        self._reported: dict[tuple[bool, str], int] = {}
+        self._every = 1
+        #: Drops left before the caller should call :meth:`due`; hot paths may decrement it.
+        self.countdown = 1
+        self._looked_at = now
 
-    def sampled_out(self, event: str) -> None:
-        """Count one record of ``event`` dropped by a sample rate."""
-        with self._lock:
-            self._sampled[event] = self._sampled.get(event, 0) + 1
+    def counter(self, event: str, sampled: bool = True) -> Iterator[int]:
+        """The counter of ``event`` drops by sampling (or by the burst limiter): ``next()`` it.
 
-    def burst_limited(self, event: str) -> None:
-        """Count one record of ``event`` dropped by the burst limiter."""
-        with self._lock:
-            self._limited[event] = self._limited.get(event, 0) + 1
+        Hot paths keep it to count a drop with one ``next()``, then decrement
+        :attr:`countdown` themselves.
+        """
+        key = (sampled, event)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters.setdefault(key, itertools.count())
+        return counter
+
+    def sampled_out(self, event: str) -> bool:
+        """Count one record of ``event`` dropped by a sample rate.
+
+        Returns:
+            True when the caller should call :meth:`due` with the time.
+        """
+        next(self.counter(event))
+        self.countdown -= 1
+        return self.countdown <= 0
+
+    def burst_limited(self, event: str) -> bool:
+        """Count one record of ``event`` dropped by the burst limiter; as :meth:`sampled_out`."""
+        next(self.counter(event, sampled=False))
+        self.countdown -= 1
+        return self.countdown <= 0
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """Every drop counted so far: ``{event: (sampled_out, burst_limited)}``, by name."""
+        values = {key: _value(counter) for key, counter in list(self._counters.items())}
+        return {
+            event: (values.get((True, event), 0), values.get((False, event), 0))
+            for event in sorted({event for _, event in values})
+        }
 
     def due(self, now: float) -> list[dict[str, Any]]:
-        """Summary fields per suppressed event name if an interval has passed, else ``[]``.
+        """The summary fields per event name dropped since the last summary, if one is due.
 
-        Once due, the counts restart from zero.
+        A summary is due once ``interval`` has passed since the last one; it lists each
+        event name with drops since then (none at all: no summary, and the interval
+        starts again).
+
+        Args:
+            now: Monotonic seconds.
+
+        Returns:
+            ``[{"suppressed_event", "sampled_out", "burst_limited", "interval_ms"}, ...]``
+            sorted by event name, or ``[]``.
         """
         if now - self._since < self._interval:
+            self._rearm(now)  # unlocked: a race only moves the next look by a few drops
             return []
         with self._lock:
+            self._rearm(now)
             elapsed = now - self._since
             if elapsed < self._interval:
-                return []
+                return []  # another thread has just written it
             self._since = now
-            sampled, self._sampled = self._sampled, {}
-            limited, self._limited = self._limited, {}
-        interval_ms = round(elapsed * 1000)
-        return [
-            {
-                "suppressed_event": event,
-                "sampled_out": sampled.get(event, 0),
-                "burst_limited": limited.get(event, 0),
-                "interval_ms": interval_ms,
-            }
-            for event in sorted(set(sampled) | set(limited))
-        ]
+            reported = self._reported
+            summaries = []
+            for event, (sampled, limited) in self.totals().items():
+                new_sampled = sampled - reported.get((True, event), 0)
+                new_limited = limited - reported.get((False, event), 0)
+                reported[True, event] = sampled
+                reported[False, event] = limited
+                if new_sampled or new_limited:
+                    summaries.append(
+                        {
+                            "suppressed_event": event,
+                            "sampled_out": new_sampled,
+                            "burst_limited": new_limited,
+                            "interval_ms": round(elapsed * 1000),
+                        }
+                    )
+            return summaries
+
+    def _rearm(self, now: float) -> None:
+        # The drop rate since the last look decides how many drops until the next one.
+        counted = self._every - self.countdown
+        if counted > 0:
+            elapsed = now - self._looked_at
+            # Grow at most twofold per look, so a short burst cannot space looks out far.
+            most = min(self._MAX_EVERY, 2 * self._every)
+            if elapsed > 0:
+                per_look = counted * self._interval / (elapsed * self._LOOKS_PER_INTERVAL)
+                self._every = max(1, min(most, int(per_look)))
+            else:
+                self._every = most
+            self._looked_at = now
+        self.countdown = self._every

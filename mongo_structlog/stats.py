@@ -7,9 +7,11 @@ process-wide instance, :data:`STATS`, is shared by every listener set.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["STATS", "Stats", "sink_failed"]
@@ -31,8 +33,9 @@ class Stats:
     def clear(self) -> None:
         """Reset every counter to zero (the warn-once memory too)."""
         with self._lock:
-            self._emitted: dict[str, int] = {}
-            self._dropped: dict[str, int] = {}
+            self._emitted: dict[str, Iterator[int]] = {}
+            self._dropped: dict[str, Iterator[int]] = {}
+            self._undropped: dict[str, int] = {}
             self._counters: dict[str, int] = {
                 "evicted": 0,
                 "internal_errors": 0,
@@ -42,14 +45,26 @@ class Stats:
             self._warned.clear()
 
     def emitted(self, event: str) -> None:
-        """Count one record written (or handed to the queue) for ``event``."""
-        with self._lock:
-            self._emitted[event] = self._emitted.get(event, 0) + 1
+        """Count one record written (or handed to the queue) for ``event``.
 
-    def dropped(self, event: str, count: int = 1) -> None:
-        """Count records for ``event`` suppressed by sampling, burst limits or a full queue."""
+        Lock-free: ``next()`` on an ``itertools.count`` is atomic, a dict increment is not.
+        """
+        counter = self._emitted.get(event)
+        if counter is None:
+            counter = self._emitted.setdefault(event, itertools.count(1))
+        next(counter)
+
+    def dropped(self, event: str) -> None:
+        """Count one record for ``event`` suppressed by sampling or a burst limit (lock-free)."""
+        counter = self._dropped.get(event)
+        if counter is None:
+            counter = self._dropped.setdefault(event, itertools.count(1))
+        next(counter)
+
+    def undropped(self, event: str) -> None:
+        """Take back one drop of ``event``: a record dropped at first was written after all."""
         with self._lock:
-            self._dropped[event] = self._dropped.get(event, 0) + count
+            self._undropped[event] = self._undropped.get(event, 0) + 1
 
     def add(self, counter: str, count: int = 1) -> None:
         """Add to one of ``evicted``, ``internal_errors``, ``sink_errors``, ``queue_dropped``."""
@@ -83,8 +98,11 @@ class Stats:
             "queue_dropped": n}``.
         """
         with self._lock:
-            emitted = dict(self._emitted)
-            dropped = dict(self._dropped)
+            emitted = {event: _value(c) - 1 for event, c in list(self._emitted.items())}
+            dropped = {
+                event: _value(c) - 1 - self._undropped.get(event, 0)
+                for event, c in list(self._dropped.items())
+            }
             counters = dict(self._counters)
         return {
             "emitted": emitted,
@@ -93,6 +111,11 @@ class Stats:
             "dropped_total": sum(dropped.values()),
             **counters,
         }
+
+
+def _value(counter: Iterator[int]) -> int:
+    # An itertools.count's repr is "count(N)", N being the next value it will give.
+    return int(repr(counter)[6:-1])
 
 
 #: The process-wide counters.

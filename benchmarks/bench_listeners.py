@@ -1,0 +1,220 @@
+"""Listener cost per operation, through PyMongo's own dispatch (``_EventListeners``).
+
+One operation is what PyMongo publishes around a ``find``: connection check-out started,
+checked out, command started, command succeeded, connection checked in. Each variant
+gets its own ``_EventListeners`` (as one ``MongoClient`` would) and publishes the same
+operations; the ``none`` variant has no subscriber, so it measures building the event
+objects, the floor every variant pays.
+
+A second group publishes only events below ``info`` (pool chatter and a heartbeat) to
+show what our listener costs for events it does not log.
+
+Run alone: ``python benchmarks/bench_listeners.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _common import fmt_ratio, median, spread, table, time_rounds
+from _fixtures import (
+    NoopListener,
+    Variant,
+    command_variants,
+    find_command,
+    find_reply,
+    logging_to_files,
+    publish_chatter,
+    publish_operation,
+)
+from pymongo import monitoring
+
+POOL = 64  # distinct command/reply pairs, cycled: values differ, shapes repeat (as in apps)
+
+
+def _operation_batch(listeners: monitoring._EventListeners) -> Any:
+    commands = [find_command(i) for i in range(POOL)]
+    replies = [find_reply(i) for i in range(POOL)]
+    counter = [1]
+
+    def batch(n: int) -> None:
+        rid = counter[0]
+        for i in range(n):
+            k = (rid + i) % POOL
+            publish_operation(listeners, commands[k], replies[k], rid + i)
+        counter[0] = rid + n
+
+    return batch
+
+
+def _chatter_batch(listeners: monitoring._EventListeners) -> Any:
+    def batch(n: int) -> None:
+        for _ in range(n):
+            publish_chatter(listeners)
+
+    return batch
+
+
+def _truncate(directory: Path) -> None:
+    for path in directory.iterdir():
+        if path.is_file():
+            os.truncate(path, 0)
+
+
+def measure(quick: bool = False, rounds: int | None = None, n: int | None = None) -> dict[str, Any]:
+    """Run both groups.
+
+    Returns:
+        ``{"operation": {variant: {"median_ns", "spread", "samples"}}, "chatter": {...},
+        "n": ops per batch, "rounds": rounds, "descriptions": {variant: text},
+        "queue_dropped": n}``.
+    """
+    import mongo_structlog
+
+    rounds = rounds or (9 if quick else 31)
+    n = n or (400 if quick else 2000)
+    with tempfile.TemporaryDirectory(prefix="mongo_structlog_bench_") as tmp:
+        directory = Path(tmp)
+        with logging_to_files(directory):
+            variants: list[Variant] = command_variants(directory)
+            dispatchers = {v.name: monitoring._EventListeners(v.build()) for v in variants}
+            before = mongo_structlog.stats()["queue_dropped"]
+            operation = time_rounds(
+                {name: _operation_batch(d) for name, d in dispatchers.items()},
+                n,
+                rounds,
+                after={v.name: v.flush for v in variants if v.flush is not None},
+            )
+            queue_dropped = mongo_structlog.stats()["queue_dropped"] - before
+
+            chatter_dispatchers = {
+                "none": monitoring._EventListeners([]),
+                "noop": monitoring._EventListeners([NoopListener()]),
+                "ours: level=info": monitoring._EventListeners(
+                    mongo_structlog.listeners(output=str(directory / "chatter.jsonl"))
+                ),
+            }
+            chatter = time_rounds(
+                {name: _chatter_batch(d) for name, d in chatter_dispatchers.items()},
+                n,
+                rounds,
+                after={"ours: level=info": lambda: _truncate(directory)},
+            )
+            mongo_structlog.flush()
+    return {
+        "n": n,
+        "rounds": rounds,
+        "descriptions": {v.name: v.description for v in variants},
+        "operation": _summarise(operation),
+        "chatter": _summarise(chatter),
+        "queue_dropped": queue_dropped,
+    }
+
+
+def _summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"median_ns": median(values), "spread": spread(values), "samples": values}
+        for name, values in samples.items()
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The two tables, with the ratios the targets are stated in."""
+    op = results["operation"]
+    none = op["none"]["median_ns"]
+    noop = op["noop"]["median_ns"]
+    command_logger = op["CommandLogger"]["median_ns"]
+    rows = []
+    for name, summary in op.items():
+        value = summary["median_ns"]
+        rows.append(
+            [
+                f"`{name}`",
+                f"{value / 1000:.2f}",
+                f"{(value - none) / 1000:+.2f}",
+                f"{summary['spread'] * 100:.0f} %",
+                fmt_ratio(value / noop),
+                fmt_ratio(value / command_logger),
+            ]
+        )
+    first = table(
+        [
+            "variant",
+            "µs / operation (median)",
+            "µs above `none`",
+            "IQR / median",
+            "x `noop`",
+            "x `CommandLogger`",
+        ],
+        rows,
+    )
+    ch = results["chatter"]
+    ch_none = ch["none"]["median_ns"]
+    ch_noop = ch["noop"]["median_ns"]
+    second = table(
+        ["variant", "µs / 5 events (median)", "µs above `none`", "IQR / median", "x `noop`"],
+        [
+            [
+                f"`{name}`",
+                f"{s['median_ns'] / 1000:.2f}",
+                f"{(s['median_ns'] - ch_none) / 1000:+.2f}",
+                f"{s['spread'] * 100:.0f} %",
+                fmt_ratio(s["median_ns"] / ch_noop),
+            ]
+            for name, s in ch.items()
+        ],
+    )
+    return (
+        f"#### One operation (5 events), {results['rounds']} rounds x {results['n']} operations\n\n"
+        f"{first}\n\n"
+        f"Queue overflow during the queued variant: {results['queue_dropped']} records.\n\n"
+        "#### Events below `info` (check-out started, checked out, checked in, heartbeat "
+        "started, heartbeat succeeded)\n\n"
+        f"{second}\n"
+    )
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(target, limit, reached, met) for the listener targets, from ratios of medians."""
+    op = results["operation"]
+    ch = results["chatter"]
+    sampled = op["ours: sampled out"]["median_ns"] / op["noop"]["median_ns"]
+    full = op["ours: full record"]["median_ns"] / op["CommandLogger"]["median_ns"]
+    below = ch["ours: level=info"]["median_ns"] / ch["noop"]["median_ns"]
+    noise = max(ch["noop"]["spread"], ch["ours: level=info"]["spread"])
+    return [
+        (
+            "sampled-out command vs do-nothing listener",
+            "≤ 1.20x",
+            fmt_ratio(sampled),
+            sampled <= 1.2,
+        ),
+        (
+            "full JSON record (shape) vs `CommandLogger`",
+            "≤ 0.50x",
+            fmt_ratio(full),
+            full <= 0.5,
+        ),
+        (
+            "events below `info` vs do-nothing listener",
+            f"within noise (IQR {noise * 100:.0f} %)",
+            fmt_ratio(below),
+            abs(below - 1.0) <= max(noise, 0.05),
+        ),
+    ]
+
+
+def main() -> None:
+    """Run and print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(markdown(measure(quick=args.quick)))
+
+
+if __name__ == "__main__":
+    main()

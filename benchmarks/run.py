@@ -1,0 +1,197 @@
+"""Run every benchmark and print one Markdown report: ``python benchmarks/run.py``.
+
+Options:
+    --quick          a short run (under a minute) to check that everything works;
+    --json PATH      also write every sample and summary as JSON;
+    --only NAMES     a comma list of listeners,end_to_end,memory,documents;
+    --delay-us N     make the end-to-end server wait N µs per reply (a remote server);
+    --profile        instead of the benchmarks, profile the full-record variant and print
+                     the functions of mongo_structlog, structlog and orjson that cost most.
+
+The report is also saved to ``benchmarks/results/latest.md``. Every ratio is a ratio of
+medians measured in this run, on this machine, with the variants interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import bench_end_to_end  # noqa: E402
+import bench_listeners  # noqa: E402
+import bench_memory  # noqa: E402
+from _common import machine, machine_markdown, table  # noqa: E402
+
+ALL = ("listeners", "end_to_end", "memory", "documents")
+
+
+def _documents(quick: bool) -> str | None:
+    """The document-rendering benchmark, written separately, if it is there."""
+    try:
+        import bench_documents  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    run = getattr(bench_documents, "run", None)
+    if run is None:
+        return None
+    result = run(quick=quick) if "quick" in inspect.signature(run).parameters else run()
+    if isinstance(result, str):
+        return result
+    if isinstance(result, dict) and isinstance(result.get("markdown"), str):
+        return str(result["markdown"])
+    return "```json\n" + json.dumps(result, indent=2, default=str) + "\n```\n"
+
+
+def profile(quick: bool) -> str:
+    """Profile the full-record variant; the 10 costliest functions of ours and our deps."""
+    import cProfile
+    import pstats
+    import tempfile
+
+    from _fixtures import find_command, find_reply, publish_operation
+    from pymongo import monitoring
+
+    import mongo_structlog
+
+    n = 5_000 if quick else 50_000
+    with tempfile.TemporaryDirectory() as tmp:
+        listeners = monitoring._EventListeners(
+            mongo_structlog.listeners(output=str(Path(tmp) / "full.jsonl"), documents="shape")
+        )
+        commands = [find_command(i) for i in range(64)]
+        replies = [find_reply(i) for i in range(64)]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for rid in range(1, n + 1):
+            publish_operation(listeners, commands[rid % 64], replies[rid % 64], rid)
+        profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    rows = []
+    for (filename, line, function), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = _short(filename)
+        if where is None:
+            continue
+        rows.append((cumulative, own, calls, f"`{where}:{line}({function})`"))
+    rows.sort(reverse=True)
+    body = table(
+        ["function", "calls", "own µs / op", "cumulative µs / op", "cumulative share"],
+        [
+            [
+                name,
+                f"{calls:,}",
+                f"{own / n * 1e6:.2f}",
+                f"{cum / n * 1e6:.2f}",
+                f"{cum / total:.0%}",
+            ]
+            for cum, own, calls, name in rows[:10]
+        ],
+    )
+    return (
+        f"### Profile: `ours: full record`, {n:,} operations under cProfile "
+        f"(total {total / n * 1e6:.1f} µs / operation with profiling overhead)\n\n{body}\n"
+    )
+
+
+def _short(filename: str) -> str | None:
+    for marker in ("mongo_structlog/", "structlog/", "orjson"):
+        index = filename.find(marker)
+        if index >= 0:
+            return filename[index:]
+    return None
+
+
+def _targets_table(rows: list[tuple[str, str, str, bool]]) -> str:
+    return table(
+        ["target", "limit", "reached", "met"],
+        [[name, limit, reached, "yes" if met else "**no**"] for name, limit, reached, met in rows],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks, print the report, save it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run")
+    parser.add_argument("--json", type=Path, help="write samples and summaries here")
+    parser.add_argument("--only", default=",".join(ALL), help="comma list of " + ",".join(ALL))
+    parser.add_argument("--delay-us", type=int, default=0, help="end-to-end server delay")
+    parser.add_argument("--profile", action="store_true", help="profile the full record")
+    parser.add_argument(
+        "--output", type=Path, default=HERE / "results" / "latest.md", help="report file"
+    )
+    args = parser.parse_args(argv)
+
+    if args.profile:
+        print(profile(args.quick))
+        return 0
+
+    selected = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(selected) - set(ALL)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+
+    details = machine()
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": details, "quick": args.quick}
+    sections: list[str] = []
+    targets: list[tuple[str, str, str, bool]] = []
+
+    if "listeners" in selected:
+        print("listeners ...", file=sys.stderr, flush=True)
+        results["listeners"] = bench_listeners.measure(quick=args.quick)
+        sections.append(
+            "### Listener cost per operation\n\n" + bench_listeners.markdown(results["listeners"])
+        )
+        targets += bench_listeners.targets(results["listeners"])
+    if "end_to_end" in selected:
+        print("end to end ...", file=sys.stderr, flush=True)
+        results["end_to_end"] = bench_end_to_end.measure(quick=args.quick, delay_us=args.delay_us)
+        sections.append("### End to end\n\n" + bench_end_to_end.markdown(results["end_to_end"]))
+        targets += bench_end_to_end.targets(results["end_to_end"])
+    if "memory" in selected:
+        print("memory ...", file=sys.stderr, flush=True)
+        results["memory"] = bench_memory.measure(quick=args.quick)
+        sections.append(
+            f"### Memory, {results['memory']['commands']:,} commands, 1 % never completed\n\n"
+            + bench_memory.markdown(results["memory"])
+        )
+        targets += bench_memory.targets(results["memory"])
+    if "documents" in selected:
+        print("documents ...", file=sys.stderr, flush=True)
+        documents = _documents(args.quick)
+        if documents is not None:
+            results["documents"] = documents
+            sections.append("### Document rendering\n\n" + documents)
+
+    elapsed = time.monotonic() - started
+    title = "Benchmark results" + (" (--quick)" if args.quick else "")
+    report = "\n".join(
+        [
+            f"## {title}\n",
+            machine_markdown(details) + "\n",
+            f"Run time: {elapsed:.0f} s.\n",
+            "### Targets (ratios of medians in this run)\n",
+            _targets_table(targets) + "\n" if targets else "(no target measured)\n",
+            *sections,
+        ]
+    )
+    print(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report, encoding="utf-8")
+    if args.json is not None:
+        results["elapsed_s"] = elapsed
+        args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

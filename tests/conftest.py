@@ -1,0 +1,60 @@
+"""Shared fixtures: a fresh adapter state per test, mockupdb servers, clients, log files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mockupdb import MockupDB
+from pymongo import MongoClient
+
+import mongo_structlog
+from mongo_structlog.stats import STATS
+
+from .servers import standalone
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No MONGO_STRUCTLOG_* variable leaks in from the shell; counters start at zero."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("MONGO_STRUCTLOG_"):
+            monkeypatch.delenv(name)
+    STATS.clear()
+    yield
+    mongo_structlog.reset()
+    STATS.clear()
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    """Where the test's records go (``output=str(log_path)``)."""
+    return tmp_path / "records.jsonl"
+
+
+@pytest.fixture
+def server() -> Iterator[MockupDB]:
+    """A standalone mockupdb server answering the handshake, ``ping`` and ``endSessions``."""
+    srv = standalone()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., MongoClient[dict[str, Any]]]]:
+    """Build real clients that are closed at the end of the test."""
+    clients: list[MongoClient[dict[str, Any]]] = []
+
+    def make(uri: str, **options: Any) -> MongoClient[dict[str, Any]]:
+        options.setdefault("serverSelectionTimeoutMS", 5000)
+        client: MongoClient[dict[str, Any]] = MongoClient(uri, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -1,0 +1,143 @@
+"""``AsyncMongoClient``: the same records as the synchronous client, and each asyncio task's
+``structlog.contextvars`` on the records of the commands it ran.
+
+There is no pytest-asyncio here: each test drives its coroutine with ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from mockupdb import MockupDB
+from pymongo import AsyncMongoClient, MongoClient
+
+import mongo_structlog
+
+from .servers import named, read_records, without_volatile
+
+MakeClient = Callable[..., MongoClient[dict[str, Any]]]
+
+FOUND = {"cursor": {"id": 0, "firstBatch": [{"_id": 1, "status": "open"}], "ns": "shop.orders"}}
+
+
+def serve_orders(server: MockupDB) -> None:
+    """Answer every ``find`` on ``orders`` with one document."""
+    server.autoresponds("find", FOUND)
+
+
+def completions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Command completion records without run-specific values, in order."""
+    return [
+        without_volatile(r, "server_connection_id")
+        for r in records
+        if r["event"] in ("mongodb.command.succeeded", "mongodb.command.failed")
+        and r["command_name"] != "endSessions"
+    ]
+
+
+def test_async_client_writes_the_same_command_records_as_the_sync_client(
+    server: MockupDB, tmp_path: Path, make_client: MakeClient
+) -> None:
+    serve_orders(server)
+    sync_log, async_log = tmp_path / "sync.jsonl", tmp_path / "async.jsonl"
+
+    sync_client = make_client(
+        server.uri, event_listeners=mongo_structlog.listeners(output=str(sync_log))
+    )
+    assert sync_client.shop.orders.find_one({"status": "open"}) == {"_id": 1, "status": "open"}
+    sync_client.close()
+
+    async def run() -> dict[str, Any] | None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            server.uri,
+            serverSelectionTimeoutMS=5000,
+            event_listeners=mongo_structlog.listeners(output=str(async_log)),
+        )
+        try:
+            return await client.shop.orders.find_one({"status": "open"})
+        finally:
+            await client.close()
+
+    assert asyncio.run(run()) == {"_id": 1, "status": "open"}
+
+    sync_records, async_records = read_records(sync_log), read_records(async_log)
+    assert completions(async_records) == completions(sync_records)
+    assert completions(async_records) == [
+        {
+            "level": "info",
+            "event": "mongodb.command.succeeded",
+            "command_name": "find",
+            "database_name": "shop",
+            "collection": "orders",
+            "server_address": f"localhost:{server.port}",
+            "server_host": "localhost",
+            "server_port": server.port,
+            "command": '{"find":"orders","filter":{"status":"?"},"limit":"?","singleBatch":"?",'
+            '"$db":"shop"}',
+            "command_shape": completions(sync_records)[0]["command_shape"],
+            "reply": '{"ok":1,"cursor_id":0,"batch_size":1}',
+            "slow": False,
+        }
+    ]
+    # The lifecycle records (topology, server, pool) are the same events too.
+    lifecycle = {"mongodb.topology.opened", "mongodb.server.opening", "mongodb.pool.created"}
+    assert [r["event"] for r in async_records if r["event"] in lifecycle] == [
+        r["event"] for r in sync_records if r["event"] in lifecycle
+    ]
+
+
+def test_each_task_carries_its_own_contextvars_on_its_command_records(
+    server: MockupDB, log_path: Path
+) -> None:
+    serve_orders(server)
+
+    async def handle(client: AsyncMongoClient[dict[str, Any]], request: str) -> None:
+        structlog.contextvars.bind_contextvars(request_id_app=request)
+        for _ in range(5):
+            await client.shop.orders.find_one({"request": request})
+            await asyncio.sleep(0)  # let the other task run in between
+
+    async def run() -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            server.uri,
+            serverSelectionTimeoutMS=5000,
+            event_listeners=mongo_structlog.listeners(output=str(log_path), level="debug"),
+        )
+        try:
+            await client.admin.command("ping")
+            await asyncio.gather(handle(client, "req-a"), handle(client, "req-b"))
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+    records = read_records(log_path)
+    finds = [
+        r
+        for r in records
+        if r["event"].startswith("mongodb.command.") and r.get("collection") == "orders"
+    ]
+    assert len(finds) == 2 * 2 * 5  # started and succeeded, five finds per task
+    by_request = {
+        request: [r for r in finds if r["request_id_app"] == request]
+        for request in ("req-a", "req-b")
+    }
+    assert {request: len(rs) for request, rs in by_request.items()} == {"req-a": 10, "req-b": 10}
+    # Each task's value sits on the records of its own commands (its filter says which).
+    for request, rs in by_request.items():
+        started = named(rs, "mongodb.command.started")
+        assert len(started) == 5
+        assert all(
+            r["command"].startswith('{"find":"orders","filter":{"request":"?"}') for r in started
+        )
+        assert len({r["request_id"] for r in rs}) == 5
+    ids_a = {r["request_id"] for r in by_request["req-a"]}
+    ids_b = {r["request_id"] for r in by_request["req-b"]}
+    assert ids_a.isdisjoint(ids_b)
+    # Nothing bound outside the tasks leaks onto other records.
+    assert all("request_id_app" not in r for r in records if r not in finds)
+    assert mongo_structlog.stats()["internal_errors"] == 0
