@@ -73,6 +73,15 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def paired(values: Sequence[float], baseline: Sequence[float]) -> float:
+    """The median of per-round ratios ``values[i] / baseline[i]``.
+
+    Variants timed in the same round share that moment's machine load, so this
+    ratio shrugs off load that drifts between rounds; a check on the ratio of medians.
+    """
+    return statistics.median(v / b for v, b in zip(values, baseline, strict=True))
+
+
 def spread(values: Sequence[float]) -> float:
     """Interquartile range relative to the median, as a share (0.05 = 5 %)."""
     if len(values) < 4:

@@ -4,7 +4,9 @@ Options:
     --quick          a short run (under a minute) to check that everything works;
     --json PATH      also write every sample and summary as JSON;
     --only NAMES     a comma list of listeners,end_to_end,memory,documents;
-    --delay-us N     make the end-to-end server wait N µs per reply (a remote server);
+    --delay-us LIST  end-to-end server delays in µs per reply, comma-separated (default
+                     ``0,500``: an instant server, then one like a nearby real server;
+                     ``0`` alone with --quick);
     --profile        instead of the benchmarks, profile the full-record variant and print
                      the functions of mongo_structlog, structlog and orjson that cost most.
 
@@ -46,6 +48,9 @@ def _documents(quick: bool) -> str | None:
     result = run(quick=quick) if "quick" in inspect.signature(run).parameters else run()
     if isinstance(result, str):
         return result
+    render = getattr(bench_documents, "table", None)
+    if callable(render) and isinstance(result, list):
+        return str(render(result)) + "\n"
     if isinstance(result, dict) and isinstance(result.get("markdown"), str):
         return str(result["markdown"])
     return "```json\n" + json.dumps(result, indent=2, default=str) + "\n```\n"
@@ -110,10 +115,11 @@ def _short(filename: str) -> str | None:
     return None
 
 
-def _targets_table(rows: list[tuple[str, str, str, bool]]) -> str:
+def _targets_table(rows: list[tuple[str, str, str, bool | None]]) -> str:
+    verdict = {True: "yes", False: "**no**", None: "n/a"}
     return table(
         ["target", "limit", "reached", "met"],
-        [[name, limit, reached, "yes" if met else "**no**"] for name, limit, reached, met in rows],
+        [[name, limit, reached, verdict[met]] for name, limit, reached, met in rows],
     )
 
 
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short run")
     parser.add_argument("--json", type=Path, help="write samples and summaries here")
     parser.add_argument("--only", default=",".join(ALL), help="comma list of " + ",".join(ALL))
-    parser.add_argument("--delay-us", type=int, default=0, help="end-to-end server delay")
+    parser.add_argument("--delay-us", default=None, help="end-to-end server delays, µs")
     parser.add_argument("--profile", action="store_true", help="profile the full record")
     parser.add_argument(
         "--output", type=Path, default=HERE / "results" / "latest.md", help="report file"
@@ -143,22 +149,28 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: dict[str, Any] = {"machine": details, "quick": args.quick}
     sections: list[str] = []
-    targets: list[tuple[str, str, str, bool]] = []
+    targets: list[tuple[str, str, str, bool | None]] = []
 
     if "listeners" in selected:
-        print("listeners ...", file=sys.stderr, flush=True)
+        print(f"listeners ... ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         results["listeners"] = bench_listeners.measure(quick=args.quick)
         sections.append(
             "### Listener cost per operation\n\n" + bench_listeners.markdown(results["listeners"])
         )
         targets += bench_listeners.targets(results["listeners"])
     if "end_to_end" in selected:
-        print("end to end ...", file=sys.stderr, flush=True)
-        results["end_to_end"] = bench_end_to_end.measure(quick=args.quick, delay_us=args.delay_us)
-        sections.append("### End to end\n\n" + bench_end_to_end.markdown(results["end_to_end"]))
-        targets += bench_end_to_end.targets(results["end_to_end"])
+        print(f"end to end ... ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        delays = args.delay_us or ("0" if args.quick else "0,500")
+        results["end_to_end"] = {}
+        parts = []
+        for delay in (int(value) for value in delays.split(",")):
+            measured = bench_end_to_end.measure(quick=args.quick, delay_us=delay)
+            results["end_to_end"][delay] = measured
+            parts.append(bench_end_to_end.markdown(measured))
+            targets += bench_end_to_end.targets(measured)
+        sections.append("### End to end\n\n" + "\n".join(parts))
     if "memory" in selected:
-        print("memory ...", file=sys.stderr, flush=True)
+        print(f"memory ... ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         results["memory"] = bench_memory.measure(quick=args.quick)
         sections.append(
             f"### Memory, {results['memory']['commands']:,} commands, 1 % never completed\n\n"
@@ -166,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         targets += bench_memory.targets(results["memory"])
     if "documents" in selected:
-        print("documents ...", file=sys.stderr, flush=True)
+        print(f"documents ... ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         documents = _documents(args.quick)
         if documents is not None:
             results["documents"] = documents

@@ -21,17 +21,44 @@ _PREFIX_LEN = len(_structlog_contextvars.STRUCTLOG_KEY_PREFIX)
 # than walking every context variable of the process as structlog's own processor does.
 _BOUND_VARS: dict[str, Any] | None = getattr(_structlog_contextvars, "_CONTEXT_VARS", None)
 
+# PyMongo publishes these from its monitor and event threads or tasks, never on the caller's.
+# An asyncio task copies the context it was created in, so without this check every
+# heartbeat of an AsyncMongoClient opened inside a request would carry that request's
+# bound values and span for the life of the client.
+_BACKGROUND_EVENTS = frozenset(
+    {
+        "mongodb.heartbeat.started",
+        "mongodb.heartbeat.succeeded",
+        "mongodb.heartbeat.failed",
+        "mongodb.server.opening",
+        "mongodb.server.description_changed",
+        "mongodb.server.closed",
+        "mongodb.topology.opened",
+        "mongodb.topology.description_changed",
+        "mongodb.topology.closed",
+    }
+)
+
+
+def _from_background(event_dict: MutableMapping[str, Any]) -> bool:
+    event = event_dict.get("event")
+    return type(event) is str and event in _BACKGROUND_EVENTS
+
 
 def merge_contextvars(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Add values bound with ``structlog.contextvars.bind_contextvars`` on this thread or task.
 
-    The record's own fields win over a bound value of the same name.
+    The record's own fields win over a bound value of the same name. Records PyMongo
+    publishes from its background threads or tasks (heartbeat, server and topology
+    records) get none.
     """
     if _BOUND_VARS is None:  # pragma: no cover - a structlog without the private registry
-        return _structlog_contextvars.merge_contextvars(logger, method_name, event_dict)  # type: ignore[arg-type]
-    if _BOUND_VARS:
+        if _from_background(event_dict):
+            return event_dict
+        return _structlog_contextvars.merge_contextvars(logger, method_name, event_dict)
+    if _BOUND_VARS and not _from_background(event_dict):
         for name, var in tuple(_BOUND_VARS.items()):
             value = var.get(Ellipsis)
             if value is not Ellipsis:
@@ -48,7 +75,8 @@ def trace_processor() -> Any | None:
     Returns:
         ``add_trace_context(logger, method_name, event_dict)``, which sets ``trace_id``
         (32 lower-case hex) and ``span_id`` (16 lower-case hex) when a valid span is
-        active on this thread or task; or ``None`` when ``opentelemetry`` is absent.
+        active on this thread or task (not on records PyMongo publishes from its
+        background threads or tasks); or ``None`` when ``opentelemetry`` is absent.
     """
     try:
         trace = importlib.import_module("opentelemetry.trace")
@@ -60,7 +88,7 @@ def trace_processor() -> Any | None:
         logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         span_context = get_current_span().get_span_context()
-        if span_context.is_valid:
+        if span_context.is_valid and not _from_background(event_dict):
             event_dict.setdefault("trace_id", format(span_context.trace_id, "032x"))
             event_dict.setdefault("span_id", format(span_context.span_id, "016x"))
         return event_dict

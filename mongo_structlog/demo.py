@@ -132,8 +132,9 @@ def run_demo(uri: str | None = None, **settings: Any) -> int:
             api.reset()
             raise
         uri = server.uri
-    options = {"maxPoolSize": 1, "waitQueueTimeoutMS": 100, "serverSelectionTimeoutMS": 5000}
-    client: MongoClient[dict[str, Any]] = MongoClient(uri, **options)
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        uri, maxPoolSize=1, waitQueueTimeoutMS=100, serverSelectionTimeoutMS=5000
+    )
     database = f"mongo_structlog_demo_{uuid.uuid4().hex[:8]}"
     try:
         _workload(client, database)

@@ -189,7 +189,7 @@ def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
 
     def redacts(name: str) -> bool:
         lowered = name.lower()
-        # A dotted update path ("profile.password") is as secret as its last segment.
+        # A dotted update path ("profile.password") is as secret as any of its parts.
         for part in {lowered, *lowered.split(".")}:
             if part in exact or (glob is not None and glob(part)):
                 return True
@@ -199,7 +199,7 @@ def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
 
 
 class _KeyTable(dict[Any, KeyInfo]):
-    """Field name -> (redacted?, JSON-escaped name + ``:``), decided once per name."""
+    """Field name -> ``KeyInfo``, decided once per name."""
 
     __slots__ = ("_redacts",)
 
@@ -219,6 +219,7 @@ class _KeyTable(dict[Any, KeyInfo]):
 
 
 _LEAF, _DOC, _ARRAY = 1, 2, 3
+_TOO_DEEP = '{"$unrenderable":"too deep"}'
 _KINDS: dict[type, int] = {
     **dict.fromkeys(SCALAR_TYPES, _LEAF),
     **dict.fromkeys(MAPPING_TYPES, _DOC),
@@ -247,7 +248,7 @@ def _members(
     table: Mapping[str, Walker] | None = None,
 ) -> str:
     if depth > MAX_DEPTH:
-        return '{"$unrenderable":"too deep"}'
+        return _TOO_DEEP
     out: list[str] = []
     pos = 1
     for key, item in value.items():
@@ -271,7 +272,7 @@ def _elements(
     value: Any, budget: int, depth: int, keys: _KeyTable, walker: Walker, *, distinct: bool = True
 ) -> str:
     if depth > MAX_DEPTH:
-        return '{"$unrenderable":"too deep"}'
+        return _TOO_DEEP
     out: list[str] = []
     seen: set[str] = set()
     pos = 1
@@ -298,9 +299,26 @@ def _value(value: Any, budget: int, depth: int, keys: _KeyTable) -> str:
     kind = _KINDS.get(type(value)) or _kind(value)
     if kind == _LEAF:
         return _Q
-    if kind == _DOC:
-        return _members(value, budget, depth, keys, _value)
-    return _elements(value, budget, depth, keys, _value)
+    if kind == _ARRAY:
+        return _elements(value, budget, depth, keys, _value)
+    if depth > MAX_DEPTH:
+        return _TOO_DEEP
+    # _members, specialised: this loop is the hot path of every filter and document.
+    out: list[str] = []
+    pos = 1
+    for key, item in value.items():
+        if pos >= budget:
+            break
+        if out:
+            pos += 1
+        redacted, field, shaped = keys[key]
+        if redacted or _KINDS.get(type(item)) == _LEAF:
+            text = shaped
+        else:
+            text = field + _value(item, budget - pos - len(field), depth + 1, keys)
+        out.append(text)
+        pos += len(text)
+    return "{" + ",".join(out) + "}"
 
 
 def _expr(value: Any, budget: int, depth: int, keys: _KeyTable) -> str:
@@ -317,7 +335,9 @@ def _expr(value: Any, budget: int, depth: int, keys: _KeyTable) -> str:
 def _keep(value: Any, budget: int, depth: int, keys: _KeyTable) -> str:
     kind = _KINDS.get(type(value)) or _kind(value)
     if kind == _LEAF:
-        return encode(value, budget, depth, keys) if type(value) is str else _Q
+        if type(value) is str:
+            return json_string(value) if len(value) < budget else encode(value, budget, 0, keys)
+        return _Q
     if kind == _DOC:
         return _members(value, budget, depth, keys, _keep)
     return _elements(value, budget, depth, keys, _keep, distinct=False)
@@ -339,6 +359,12 @@ def _update(value: Any, budget: int, depth: int, keys: _KeyTable) -> str:
     if _kind(value) == _ARRAY:
         return _pipeline(value, budget, depth, keys)
     return _value(value, budget, depth, keys)
+
+
+def _keep_or_pipeline(value: Any, budget: int, depth: int, keys: _KeyTable) -> str:
+    if _kind(value) == _ARRAY:
+        return _pipeline(value, budget, depth, keys)
+    return _keep(value, budget, depth, keys)
 
 
 class _Spec:
@@ -382,9 +408,7 @@ _STAGES: dict[str, Walker] = {
         {
             "into": _keep,
             "on": _keep,
-            "whenMatched": lambda v, b, d, k: (_pipeline if _kind(v) == _ARRAY else _keep)(
-                v, b, d, k
-            ),
+            "whenMatched": _keep_or_pipeline,
             "whenNotMatched": _keep,
             "let": _expr,
         },
@@ -426,14 +450,17 @@ def _shape_command(
             pos += 1
         redacted, field, shaped = keys[key]
         signs = key not in _UNSHAPED
-        room = max(budget - pos, _SHAPE_LIMIT - signed_pos) if signs else budget - pos
         walker = table.get(key, _value)
-        if not out and not redacted:
-            text = field + _target(name, item, room - len(field), depth + 1, keys)
-        elif redacted or (walker is _value and _KINDS.get(type(item)) == _LEAF):
+        if redacted or (out and walker is not _keep and _KINDS.get(type(item)) == _LEAF):
             text = shaped
         else:
-            text = field + walker(item, room - len(field), depth + 1, keys)
+            room = budget - pos
+            if signs and _SHAPE_LIMIT - signed_pos > room:
+                room = _SHAPE_LIMIT - signed_pos
+            if out:
+                text = field + walker(item, room - len(field), depth + 1, keys)
+            else:
+                text = field + _target(name, item, room - len(field), depth + 1, keys)
         out.append(text)
         pos += len(text)
         if signs:
@@ -444,7 +471,7 @@ def _shape_command(
 
 def _target(name: str, value: Any, budget: int, depth: int, keys: _KeyTable) -> str:
     if type(value) is str:
-        return encode(value, budget, depth, keys) if name not in _NOT_COLLECTION else _Q
+        return _keep(value, budget, depth, keys) if name not in _NOT_COLLECTION else _Q
     if value is True or (type(value) is int and value == 1):
         return "true" if value is True else "1"
     if _kind(value) == _DOC and depth <= MAX_DEPTH:
@@ -456,6 +483,10 @@ def _target(name: str, value: Any, budget: int, depth: int, keys: _KeyTable) -> 
 def _fingerprint(text: str) -> str:
     data = text.encode("utf-8", "surrogatepass")
     return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+_NO_SHAPE = _fingerprint("")
+_GAVE_UP = '{"$unrenderable":"RecursionError"}'
 
 
 def _counter(value: Any) -> int | float | None:
@@ -665,8 +696,12 @@ class DocumentRenderer:
             text = shape if shaping else encode(command, self._max_length, 0, self._keys)
             return self._cut(text), fingerprint
         except Exception:  # an unreadable command is logged as such, never raised
-            failed = None if self._mode == "none" else self._cut(_placeholder(command))
-            return failed, self._fingerprint("")
+            try:
+                return (
+                    None if self._mode == "none" else self._cut(_placeholder(command))
+                ), _NO_SHAPE
+            except Exception:  # not even room for that: the stack is all but exhausted
+                return (None if self._mode == "none" else _GAVE_UP), _NO_SHAPE
 
     def reply(self, command_name: str, reply: Mapping[str, Any], sensitive: bool) -> str:
         """Render a command's reply for the ``reply`` field.
@@ -688,7 +723,10 @@ class DocumentRenderer:
                 return self._cut(encode(reply, self._max_length, 0, self._keys))
             return self._cut(_summary(reply))
         except Exception:  # an unreadable reply is logged as such, never raised
-            return self._cut(_placeholder(reply))
+            try:
+                return self._cut(_placeholder(reply))
+            except Exception:  # not even room for that: the stack is all but exhausted
+                return _GAVE_UP
 
     def error_message(self, message: str) -> str:
         """Make a server or driver error message safe to log.
@@ -713,7 +751,10 @@ class DocumentRenderer:
             text = self._cut(text)
             return text + "..." if clipped and len(text) <= self._max_length else text
         except Exception:  # an unreadable message is logged as such, never raised
-            return self._cut(_placeholder(message))
+            try:
+                return self._cut(_placeholder(message))
+            except Exception:  # not even room for that: the stack is all but exhausted
+                return _GAVE_UP
 
     def _cut(self, text: str) -> str:
         limit = self._max_length
@@ -766,12 +807,35 @@ class RedactDocuments:
         Returns:
             The same event dict.
         """
-        command = event_dict.get("command")
-        reply = event_dict.get("reply")
-        command = command if isinstance(command, Mapping) else None
-        reply = reply if isinstance(reply, Mapping) else None
-        if command is None and reply is None:
-            return event_dict
+        try:
+            command = event_dict.get("command")
+            reply = event_dict.get("reply")
+            command = command if isinstance(command, Mapping) else None
+            reply = reply if isinstance(reply, Mapping) else None
+            if command is None and reply is None:
+                return event_dict
+            name = event_dict.get("command_name")
+            if type(name) is not str:
+                name = str(next(iter(command), "")) if command is not None else ""
+            if command is not None:
+                text, shape = self.renderer.command(name, command)
+                if text is None:
+                    del event_dict["command"]
+                else:
+                    event_dict["command"] = text
+                event_dict.setdefault("command_shape", shape)
+            if reply is not None:
+                sensitive = is_sensitive(name, command) or "speculativeAuthenticate" in reply
+                event_dict["reply"] = self.renderer.reply(name, reply, sensitive)
+        except Exception:  # never let a raw document through, never raise
+            for key in ("command", "reply"):
+                try:
+                    if isinstance(event_dict.get(key), Mapping):
+                        event_dict[key] = _placeholder(event_dict[key])
+                except Exception:  # not even room for that: the stack is all but exhausted
+                    if key in event_dict and type(event_dict[key]) is not str:
+                        event_dict[key] = _GAVE_UP
+        return event_dict
         try:
             name = event_dict.get("command_name")
             if type(name) is not str:
@@ -788,6 +852,9 @@ class RedactDocuments:
                 event_dict["reply"] = self.renderer.reply(name, reply, sensitive)
         except Exception:  # never let a raw document through, never raise
             for key in ("command", "reply"):
-                if isinstance(event_dict.get(key), Mapping):
-                    event_dict[key] = _placeholder(event_dict[key])
+                try:
+                    if isinstance(event_dict.get(key), Mapping):
+                        event_dict[key] = _placeholder(event_dict[key])
+                except Exception:  # not even room for that: the stack is all but exhausted
+                    event_dict[key] = _GAVE_UP
         return event_dict

@@ -110,17 +110,24 @@ def render_json(logger: Any, method_name: str, event_dict: MutableMapping[str, A
     try:
         return orjson.dumps(event_dict, default=json_default, option=_JSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
-        safe = {str(key): _plain(value) for key, value in event_dict.items()}
+        safe = {_text(str(key)): _plain(value) for key, value in event_dict.items()}
         return orjson.dumps(safe, default=json_default, option=_JSON_OPTIONS)
 
 
+def _text(value: str) -> str:
+    # A lone surrogate (text decoded with surrogateescape) is not UTF-8: orjson rejects it.
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _plain(value: Any) -> Any:
-    if value is None or type(value) in (str, bool, float):
+    if type(value) is str:
+        return _text(value)
+    if value is None or type(value) in (bool, float):
         return value
     if type(value) is int and -(2**63) <= value < 2**64:
         return value
     if type(value) is list and all(type(item) is str for item in value):
-        return value
+        return [_text(item) for item in value]
     return json_default(value)
 
 

@@ -13,8 +13,10 @@ maintenance steps (evicting, resetting a window, writing a summary) do.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +24,18 @@ __all__ = ["BurstLimiter", "Correlator", "Suppressed", "keep_request", "mix64", 
 
 _MASK64 = (1 << 64) - 1
 _SPAN = 1 << 64
+
+# Objects whose lock a forked child must not inherit: another thread may have held it at
+# fork time, and then it would stay held in the child forever.
+_LOCK_HOLDERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _new_locks_after_fork() -> None:
+    for holder in list(_LOCK_HOLDERS):
+        holder._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 def mix64(value: int) -> int:
@@ -124,6 +138,7 @@ class Correlator:
         self._clock = clock
         self._since = clock()
         self._lock = threading.Lock()
+        _LOCK_HOLDERS.add(self)
 
     def __len__(self) -> int:
         return len(self.young) + len(self.old)
@@ -265,6 +280,7 @@ class Suppressed:
     def __init__(self, interval: float, now: float) -> None:
         self._interval = interval
         self._lock = threading.Lock()
+        _LOCK_HOLDERS.add(self)
         self._since = now
         self._counters: dict[tuple[bool, str], Iterator[int]] = {}
         self._reported: dict[tuple[bool, str], int] = {}

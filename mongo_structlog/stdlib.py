@@ -78,4 +78,5 @@ def json_formatter(**kwargs: Any) -> logging.Formatter:
         "reserved_attrs": [*RESERVED_ATTRS, "message"],
     }
     options.update(kwargs)
-    return OrjsonFormatter(**options)  # type: ignore[no-any-return]
+    formatter: logging.Formatter = OrjsonFormatter(**options)
+    return formatter

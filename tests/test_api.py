@@ -1,4 +1,4 @@
-"""The public entry points: ``configure()``, ``listeners()``, ``reset()``, ``stats()``, ``flush()``."""
+"""The entry points: ``configure()``, ``listeners()``, ``reset()``, ``stats()``, ``flush()``."""
 
 from __future__ import annotations
 

@@ -437,6 +437,7 @@ def test_shape_of_pipelines_keeps_collections_fields_and_paths_inside_stages() -
             }
         },
         {"$merge": "totals"},
+        {"$merge": {"into": "totals", "whenMatched": "keepExisting"}},
         {"$out": {"db": "reports", "coll": "out", "timeseries": {"timeField": "t"}}},
         {"$out": "result"},
         "not a stage",
@@ -466,10 +467,30 @@ def test_shape_of_pipelines_keeps_collections_fields_and_paths_inside_stages() -
         '{"$merge":{"into":{"db":"reports","coll":"totals"},"on":["_id"],'
         '"whenMatched":[{"$set":{"n":"$$new.n"}}],"whenNotMatched":"insert"}},'
         '{"$merge":"totals"},'
+        '{"$merge":{"into":"totals","whenMatched":"keepExisting"}},'
         '{"$out":{"db":"reports","coll":"out","timeseries":{"timeField":"?"}}},'
         '{"$out":"result"},'
         '"?"],"cursor":{"batchSize":"?"},"$db":"app"}'
     )
+
+
+def test_odd_pipelines_are_shaped_without_raising() -> None:
+    deep: Any = "$x"
+    for _ in range(300):
+        deep = {"$add": deep}
+    wide = {f"field{i:04}": "$x" for i in range(2000)}
+    command = {
+        "aggregate": "c",
+        "pipeline": [{"$lookup": {"from": 5}}, {"$project": wide}, {"$addFields": deep}],
+    }
+    text = DocumentRenderer("shape", max_length=200).command("aggregate", command)[0]
+    assert text == (
+        '{"aggregate":"c","pipeline":[{"$lookup":{"from":"?"}},{"$project":{"field0000":"$x",'
+        '"field0001":"$x","field0002":"$x","field0003":"$x","field0004":"$x","field0005":"$x",'
+        '"field0006":"$x","field0007":"$...'
+    )
+    text = DocumentRenderer("shape", max_length=10**6).command("aggregate", command)[0]
+    assert '{"$add":{"$unrenderable":"too deep"}}' in str(text)
 
 
 def test_field_paths_outside_pipelines_are_values() -> None:
@@ -554,7 +575,7 @@ def test_shape_of_nesting_deeper_than_the_server_allows_is_cut_not_raised() -> N
     for _ in range(300):
         nested = [nested, {}]
     text = str(deep.command("insert", {"insert": "c", "d": nested})[0])
-    assert '[{"$unrenderable":"too deep"},{}]' in text
+    assert '[{"$unrenderable":"too deep"}]' in text
     assert text.count("[") == 200
 
 
@@ -711,7 +732,11 @@ def test_cutting_never_splits_a_code_point() -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_huge_commands_are_cut_without_rendering_them_whole(mode: str, command: Any) -> None:
     text, shape = DocumentRenderer(mode).command(next(iter(command)), command)
-    assert text is None if mode == "none" else len(text) <= 1003
+    if mode == "none":
+        assert text is None
+    else:
+        assert text is not None
+        assert len(text) <= 1003
     assert len(shape) == 16
 
 
@@ -778,6 +803,47 @@ def test_unreadable_documents_are_logged_as_placeholders_never_raised(mode: str)
     assert renderer.command("find", [1, 2]) == (listed, shape)  # type: ignore[arg-type]
     assert renderer.reply("find", Exploding(), False) == '{"$unrenderable":"Exploding"}'
     assert renderer.error_message(BadMessage()) == '{"$unrenderable":"BadMessage"}'  # type: ignore[arg-type]
+
+
+def lowest_recursion_limit() -> int:
+    """The lowest recursion limit Python accepts here: the interpreter's own depth count."""
+    limit = sys.getrecursionlimit()
+    try:
+        for lowest in range(1, limit):
+            try:
+                sys.setrecursionlimit(lowest)
+                return lowest
+            except RecursionError:  # lower than the current depth
+                continue
+        return limit
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_never_raises_even_with_the_stack_all_but_exhausted(mode: str) -> None:
+    renderer = DocumentRenderer(mode, max_length=10**6)
+    doc: Any = 1
+    for _ in range(150):
+        doc = {"a": [doc]}
+    command = {"insert": "c", "documents": [doc]}
+    calls: list[tuple[Any, tuple[Any, ...]]] = [
+        (renderer.command, ("insert", command)),
+        (renderer.reply, ("insert", command, False)),
+        (renderer.error_message, ("{ a: " * 300,)),
+        (RedactDocuments(renderer), (None, "info", {"command": command, "reply": command})),
+    ]
+    limit, lowest = sys.getrecursionlimit(), lowest_recursion_limit()
+    results = []
+    for call, args in calls:
+        for headroom in range(1, 60):
+            # Room for the call itself and a few frames more, as deep inside an application.
+            sys.setrecursionlimit(lowest + headroom)
+            try:
+                results.append(call(*args))
+            finally:
+                sys.setrecursionlimit(limit)
+    assert '{"$unrenderable":"RecursionError"}' in str(results)
 
 
 class BadMessage:

@@ -123,6 +123,13 @@ def test_failure_fields_ignore_mistyped_parts() -> None:
     }
 
 
+def test_failure_fields_without_a_message() -> None:
+    assert events.failure_fields({"ok": 0, "code": 1}, False, cut) == {
+        "error_type": "OperationFailure",
+        "error_code": 1,
+    }
+
+
 def test_failure_fields_without_a_document() -> None:
     assert events.failure_fields(None, False, cut) == {"error_type": "Unknown"}
 
@@ -153,6 +160,15 @@ def test_error_fields_from_a_server_exception_with_code_name_and_labels() -> Non
     }
 
 
+def test_error_fields_from_a_server_exception_without_a_code_name() -> None:
+    exc = OperationFailure("command failed", code=8000, details={"ok": 0, "codeName": 1})
+    assert events.error_fields_from_exception(exc, str) == {
+        "error": "command failed, full error: {'ok': 0, 'codeName': 1}",
+        "error_type": "OperationFailure",
+        "error_code": 8000,
+    }
+
+
 def test_error_fields_from_a_plain_exception() -> None:
     assert events.error_fields_from_exception(TimeoutError("timed out"), str) == {
         "error": "timed out",
@@ -160,7 +176,7 @@ def test_error_fields_from_a_plain_exception() -> None:
     }
 
 
-# -- heartbeats ---------------------------------------------------------------------------------
+# -- heartbeats --------------------------------------------------------------------------------
 
 
 def test_heartbeat_started_fields() -> None:
@@ -187,7 +203,7 @@ def test_heartbeat_failed_fields() -> None:
     }
 
 
-# -- connections --------------------------------------------------------------------------------
+# -- connections -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -241,7 +257,7 @@ def test_connection_fields_do_not_share_the_cached_address_dict() -> None:
     assert events.address_fields(f.ADDRESS) == ADDRESS_FIELDS
 
 
-# -- servers and topologies ---------------------------------------------------------------------
+# -- servers and topologies --------------------------------------------------------------------
 
 
 def test_server_changed_fields() -> None:
@@ -320,7 +336,7 @@ def test_topology_changed_fields_of_a_standalone_have_no_primary_but_are_writabl
     }
 
 
-# -- pools --------------------------------------------------------------------------------------
+# -- pools -------------------------------------------------------------------------------------
 
 
 def test_pool_options_fields_keep_the_limits_as_ints() -> None:

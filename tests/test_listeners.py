@@ -433,8 +433,22 @@ def test_with_no_families_nothing_is_logged_but_the_topology_id_is_learnt(log_pa
     assert listener_set[0].pipeline.topology_id == T
 
 
+def test_heartbeat_chatter_sampled_out_is_counted_but_failures_are_kept(log_path: Path) -> None:
+    _, _, heartbeat, _, _ = mongo_structlog.listeners(
+        output=str(log_path), level="debug", sample_rate_heartbeat=0
+    )
+    heartbeat.started(f.heartbeat_started())
+    heartbeat.succeeded(f.heartbeat_succeeded())
+    heartbeat.failed(f.heartbeat_failed(AutoReconnect("gone")))
+    assert [r["event"] for r in read_records(log_path)] == ["mongodb.heartbeat.failed"]
+    assert mongo_structlog.stats()["dropped"] == {
+        "mongodb.heartbeat.started": 1,
+        "mongodb.heartbeat.succeeded": 1,
+    }
+
+
 def test_records_before_the_topology_opened_carry_no_topology_id(log_path: Path) -> None:
-    command, _, _, _, pool = mongo_structlog.listeners(output=str(log_path), level="debug")
+    pool = mongo_structlog.listeners(output=str(log_path), level="debug")[4]
     pool.connection_created(f.connection_created(5))
     assert without_volatile(read_records(log_path)[0]) == {
         "level": "debug",
@@ -445,7 +459,7 @@ def test_records_before_the_topology_opened_carry_no_topology_id(log_path: Path)
     assert "topology_id" not in read_records(log_path)[0]
 
 
-# -- the listener boundary ------------------------------------------------------------------------
+# -- the listener boundary ---------------------------------------------------------------------
 
 
 class BrokenClosedEvent(monitoring.ConnectionClosedEvent):
@@ -502,7 +516,7 @@ def test_every_listener_method_survives_a_failing_pipeline(
     assert all(line.startswith("mongo_structlog: internal error in ") for line in lines)
 
 
-# -- a real client against a wire-protocol server ---------------------------------------------------
+# -- a real client against a wire-protocol server ----------------------------------------------
 
 
 def address(server: MockupDB) -> dict[str, Any]:
@@ -701,7 +715,8 @@ def test_a_server_error_gives_a_failed_record_at_warning(
         "database_name": "shop",
         "collection": "users",
         **address(server),
-        "command": '{"find":"users","filter":{"name":"?"},"limit":"?","singleBatch":"?","$db":"shop"}',
+        "command": '{"find":"users","filter":{"name":"?"},"limit":"?","singleBatch":"?",'
+        '"$db":"shop"}',
         "error_type": "OperationFailure",
         "error_code": 50,
         "error_code_name": "MaxTimeMSExpired",

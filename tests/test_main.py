@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from mongo_structlog import demo
 from mongo_structlog.__main__ import main
@@ -123,17 +124,36 @@ def test_the_demo_runs_against_a_given_uri_and_drops_its_scratch_database(
     assert named(records, "mongodb.command.succeeded")
 
 
+def test_the_embedded_server_rejects_unknown_commands_like_mongodb() -> None:
+    server = demo.mock_server()
+    try:
+        client: MongoClient[dict[str, Any]] = MongoClient(server.uri, serverSelectionTimeoutMS=5000)
+        with pytest.raises(OperationFailure, match="no such command: 'frobnicate'") as caught:
+            client.admin.command("frobnicate")
+        client.close()
+    finally:
+        f.stop_quickly(server)
+    assert caught.value.code == 59
+
+
 def test_a_bad_setting_exits_2_with_a_message_and_leaves_nothing_running(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("MONGO_STRUCTLOG_SLOW_MS", "-1")
-    before = threading.active_count()
+    started: list[Any] = []
+    real_mock_server = demo.mock_server
+
+    def mock_server() -> Any:
+        started.append(real_mock_server())
+        return started[-1]
+
+    monkeypatch.setattr(demo, "mock_server", mock_server)
     assert main(["demo"]) == 2
     assert capsys.readouterr().err == (
         "mongo-structlog: invalid value for MONGO_STRUCTLOG_SLOW_MS='-1': "
         "expected a number from 0 to inf\n"
     )
-    assert threading.active_count() == before
+    assert started == []  # no embedded server was left running
 
 
 def test_without_mockupdb_the_embedded_server_is_explained(

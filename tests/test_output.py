@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from bson import Decimal128, ObjectId
 from opentelemetry.sdk.trace import TracerProvider
 
 import mongo_structlog
+from mongo_structlog.context import trace_processor
 from mongo_structlog.output import build_output, json_default, render_json, rfc3339_now
 from mongo_structlog.settings import load_settings
 
@@ -68,7 +70,7 @@ def stdlib_logger() -> Iterator[logging.Logger]:
     )
 
 
-# -- streams and files ------------------------------------------------------------------------------
+# -- streams and files -------------------------------------------------------------------------
 
 
 def test_stdout_gets_one_json_line_per_record(capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,7 +127,9 @@ def test_a_closed_file_output_counts_sink_errors(
     log_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     listener_set = mongo_structlog.listeners(output=str(log_path))
-    listener_set[0].pipeline.output.close()  # type: ignore[attr-defined]
+    output = listener_set[0].pipeline.output  # type: ignore[attr-defined]
+    output.close()
+    output.close()  # closing twice is harmless
     listener_set[4].pool_ready(f.pool_ready())
     assert read_records(log_path) == []
     assert mongo_structlog.stats()["sink_errors"] == 1
@@ -154,7 +158,7 @@ def test_an_output_that_cannot_be_opened_raises_value_error_naming_the_variable(
         mongo_structlog.configure()
 
 
-# -- formats ----------------------------------------------------------------------------------------
+# -- formats -----------------------------------------------------------------------------------
 
 
 def test_console_format_writes_a_human_line_with_the_event_and_its_fields(
@@ -207,7 +211,7 @@ def test_ecs_format_renders_ecs_field_names(log_path: Path) -> None:
     assert "@timestamp" in record
 
 
-# -- the stdlib logger ----------------------------------------------------------------------------
+# -- the stdlib logger -------------------------------------------------------------------------
 
 
 def test_stdlib_output_with_json_formatter_writes_exactly_our_record(
@@ -303,7 +307,24 @@ def test_stdlib_output_in_ecs_format(
     assert record.server == {"address": "db0.example.com", "port": 27017}  # type: ignore[attr-defined]
 
 
-# -- the queue ----------------------------------------------------------------------------------
+def test_a_queued_stdlib_output_calls_the_logger_on_flush(
+    stdlib_logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = pool_listener(output="stdlib", queue_size=100, level="debug")
+    pool.connection_checked_in(f.checked_in())
+    pool.pool_ready(f.pool_ready())
+    pool.pool_cleared(f.pool_cleared())
+    pool.connection_check_out_failed(f.check_out_failed())
+    mongo_structlog.flush()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("DEBUG", "mongodb.connection.checked_in"),
+        ("INFO", "mongodb.pool.ready"),
+        ("WARNING", "mongodb.pool.cleared"),
+        ("ERROR", "mongodb.connection.check_out_failed"),
+    ]
+
+
+# -- the queue ---------------------------------------------------------------------------------
 
 
 def test_a_queued_output_writes_everything_after_flush(capsys: pytest.CaptureFixture[str]) -> None:
@@ -353,7 +374,7 @@ def test_closing_a_queued_output_writes_what_it_holds(log_path: Path) -> None:
     assert [untimed(r) for r in read_records(log_path)] == [READY]
 
 
-# -- context: structlog contextvars and OpenTelemetry -----------------------------------------------
+# -- context: structlog contextvars and OpenTelemetry ------------------------------------------
 
 
 @pytest.mark.usefixtures("clean_contextvars")
@@ -427,7 +448,30 @@ def test_records_made_inside_an_opentelemetry_span_carry_its_ids(log_path: Path)
     assert untimed(outside) == READY
 
 
-# -- building blocks ---------------------------------------------------------------------------------
+def test_without_opentelemetry_there_is_no_trace_step(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)  # makes the import fail
+    assert trace_processor() is None
+    tracer = TracerProvider().get_tracer("tests")
+    pool = pool_listener(output=str(log_path))
+    with tracer.start_as_current_span("checkout"):
+        pool.pool_ready(f.pool_ready())
+    assert [untimed(r) for r in read_records(log_path)] == [READY]
+
+
+def test_a_broken_stderr_loses_the_report_but_raises_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pool = pool_listener(output="stderr")
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr("sys.stderr", closed)
+    pool.pool_ready(f.pool_ready())  # the write fails, and so does the report of it
+    assert mongo_structlog.stats()["sink_errors"] == 1
+
+
+# -- building blocks ---------------------------------------------------------------------------
 
 
 def test_json_default_turns_anything_into_text_or_a_list() -> None:

@@ -18,12 +18,13 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mockupdb import MockupDB
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 
 import mongo_structlog
 from mongo_structlog import output
@@ -168,16 +169,40 @@ def test_flush_waits_for_a_slow_sink_to_write_everything_queued(sink: GatedHandl
 
 def test_queued_stdlib_records_keep_their_level(sink: GatedHandler) -> None:
     sink.gate.set()
-    command, *_ = mongo_structlog.listeners(output="stdlib", queue_size=100)
+    command, *_, pool = mongo_structlog.listeners(output="stdlib", queue_size=100, level="debug")
     publish(command, 1)
     publish(command, 2, failed=True)
+    pool.connection_check_out_failed(factory.check_out_failed())
 
     mongo_structlog.flush()
     assert [(r["event"], r["level"], r["request_id"]) for r in sink.lines()] == [
+        ("mongodb.command.started", "DEBUG", 1),
         ("mongodb.command.succeeded", "INFO", 1),
+        ("mongodb.command.started", "DEBUG", 2),
         ("mongodb.command.failed", "WARNING", 2),
+        ("mongodb.connection.check_out_failed", "ERROR", None),
     ]
     assert sink.on_app_thread == 0
+
+
+def test_configure_again_writes_what_the_old_queue_held_before_closing_it(
+    sink: GatedHandler, log_path: Path
+) -> None:
+    mongo_structlog.configure(output="stdlib", queue_size=100)
+    dispatch = monitoring._EventListeners(None)  # what a new client gets: the global listeners
+    for request_id in (1, 2, 3):
+        dispatch.publish_command_start({"ping": 1}, "admin", request_id, factory.ADDRESS, None)
+        dispatch.publish_command_success(
+            timedelta(microseconds=300), {"ok": 1}, "ping", request_id, factory.ADDRESS, None
+        )
+    assert sink.entered.wait(10)
+    sink.delay = 0.02
+    sink.gate.set()
+
+    mongo_structlog.configure(output=str(log_path))  # closes the queued output it replaces
+    assert [r["request_id"] for r in sink.lines()] == [1, 2, 3]
+    mongo_structlog.flush()  # the closed queue is skipped
+    assert [r["request_id"] for r in sink.lines()] == [1, 2, 3]
 
 
 def test_a_queued_file_output_writes_every_line_by_flush(log_path: Path) -> None:
@@ -215,6 +240,21 @@ def test_flush_gives_up_on_a_stuck_sink_instead_of_hanging(
     assert sink.entered.wait(10)
 
     mongo_structlog.flush()  # returns although the sink never finishes a record
+    assert sink.lines() == []
+    assert "stopped writing" in capsys.readouterr().err
+
+
+def test_flush_gives_up_on_a_stuck_sink_even_with_a_full_queue(
+    sink: GatedHandler, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(output, "_STALL_SECONDS", 0.1)
+    command, *_ = mongo_structlog.listeners(output="stdlib", queue_size=1)
+    publish(command, 1)
+    assert sink.entered.wait(10)  # the sink holds record 1 ...
+    publish(command, 2)  # ... record 2 fills the queue ...
+    publish(command, 3)  # ... and record 3 is dropped
+
+    mongo_structlog.flush()  # cannot even queue its marker, and returns
     assert sink.lines() == []
     assert "stopped writing" in capsys.readouterr().err
 
