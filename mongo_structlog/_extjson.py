@@ -1,4 +1,4 @@
-"""Relaxed Extended JSON text for BSON values, written in one budgeted walk.
+"""Relaxed Extended JSON text for BSON values: a fast path and an exact budgeted walk.
 
 This is the encoder behind ``documents="full"``: it reads a command or reply without changing
 it and produces the same JSON as ``bson.json_util.dumps(value,
@@ -15,6 +15,11 @@ json_options=RELAXED_JSON_OPTIONS)`` (give or take whitespace and ASCII escaping
 Budget contract of every function taking ``budget``: if the full text of the value is at most
 ``budget`` characters it is returned exactly; otherwise the returned text is longer than
 ``budget`` and its first ``budget`` characters are exact. The caller cuts it.
+
+:func:`render` is what callers use: for an ordinary document it copies the values into a
+structure ``orjson`` serialises in one call (other BSON types go in as pre-rendered
+fragments), and it hands anything else (huge, odd or unencodable) to :func:`encode`, the
+budgeted walk, whose text it then equals.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import orjson
 
 from bson.binary import Binary
 from bson.code import Code
@@ -46,12 +53,15 @@ from bson.timestamp import Timestamp
 __all__ = [
     "MAPPING_TYPES",
     "MAX_DEPTH",
+    "REDACTED",
     "REDACTED_JSON",
     "SCALAR_TYPES",
     "KeyInfo",
+    "KeyTable",
     "encode",
     "json_string",
     "placeholder",
+    "render",
 ]
 
 KeyInfo = tuple[bool, str, str]
@@ -60,12 +70,52 @@ KeyInfo = tuple[bool, str, str]
 MAX_DEPTH = 200
 """Deepest nesting rendered; the server itself refuses documents nested deeper than this."""
 
+REDACTED = "[REDACTED]"
 REDACTED_JSON = '"[REDACTED]"'
 MAPPING_TYPES: frozenset[type] = frozenset({dict, SON, RawBSONDocument})
 
 # encode_basestring keeps non-ASCII characters as they are, which is shorter and easier to
 # read in logs than json_util's \u escapes, and it returns a str (orjson returns bytes).
 json_string: Callable[[str], str] = json.encoder.encode_basestring
+
+_CACHE_SIZE = 10_000
+
+
+class KeyTable(dict[Any, KeyInfo]):
+    """Field name -> :data:`KeyInfo`, decided once per name and remembered (up to 10,000).
+
+    ``names`` maps each remembered field name whose value is *not* redacted to the ``str`` it
+    renders as: the fast paths look a name up there in one step and ask :meth:`lookup` only
+    on a miss.
+    """
+
+    __slots__ = ("names", "redacts")
+
+    def __init__(self, redacts: Callable[[str], bool]) -> None:
+        """Start empty.
+
+        Args:
+            redacts: Tells whether a field name's value is redacted.
+        """
+        super().__init__()
+        self.redacts = redacts
+        self.names: dict[Any, str] = {}
+
+    def __missing__(self, key: Any) -> KeyInfo:
+        name = key if type(key) is str else str(key)
+        redacted = self.redacts(name)
+        field = json_string(name) + ":"
+        info = (redacted, field, field + (REDACTED_JSON if redacted else '"?"'))
+        # Bounded: documents keyed by user ids would otherwise grow it for ever.
+        if len(self) < _CACHE_SIZE:
+            self[key] = info
+            if not redacted:
+                self.names[key] = name
+        return info
+
+    def lookup(self, key: Any) -> tuple[str, bool]:
+        """Return the ``str`` a field name renders as, and whether its value is redacted."""
+        return (key if type(key) is str else str(key)), self[key][0]
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 _MAX_UTC_MS = calendar.timegm(datetime.datetime.max.timetuple()) * 1000 + 999
@@ -264,3 +314,118 @@ def encode(value: Any, budget: int, depth: int, keys: Mapping[Any, KeyInfo]) -> 
     except Exception:  # a log line must never break the application
         pass
     return placeholder(value)
+
+
+# -- the fast path ----------------------------------------------------------------------------
+
+_NATIVE, _STR, _FLOAT, _DOC, _ARRAY = range(5)
+# What orjson writes exactly as json_util does: int.__repr__ for ints (Int64 and IntEnum are
+# int subclasses), true/false/null; floats only between 1e-4 and 1e16 (see _fast_float).
+_FAST_KINDS: dict[type, int] = {
+    str: _STR,
+    int: _NATIVE,
+    Int64: _NATIVE,
+    bool: _NATIVE,
+    type(None): _NATIVE,
+    float: _FLOAT,
+    **dict.fromkeys(MAPPING_TYPES, _DOC),
+    list: _ARRAY,
+    tuple: _ARRAY,
+}
+_FAST_DEPTH = 32
+
+
+class _Declined(Exception):
+    """The fast path hands the whole value to the budgeted walk."""
+
+
+class _Fast:
+    """One fast rendering: the key table, the longest string worth copying, items left."""
+
+    __slots__ = ("keys", "left", "limit", "names")
+
+    def __init__(self, keys: KeyTable, limit: int) -> None:
+        self.keys, self.names, self.limit = keys, keys.names, limit
+        # Every item writes at least one character and a comma: more items than this and
+        # the text is cut anyway, which the budgeted walk does without rendering it whole.
+        self.left = limit // 2 + 1
+
+
+def _fast_other(value: Any, depth: int, fast: _Fast) -> Any:
+    kind = type(value)
+    if kind is float:
+        if 1e-4 <= abs(value) < 1e16 or value == 0:
+            return value  # outside this range orjson writes exponents as 1e-7, repr as 1e-07
+        return orjson.Fragment(_float(value))
+    # Any other type: its exact text, within the budget (a prefix longer than the limit will
+    # be cut, wherever it starts).
+    return orjson.Fragment(encode(value, fast.limit, depth, fast.keys))
+
+
+def _fast_doc(value: Any, depth: int, fast: _Fast) -> dict[str, Any]:
+    size = len(value)
+    fast.left -= size
+    if fast.left < 0 or depth > _FAST_DEPTH:
+        raise _Declined
+    names, limit = fast.names, fast.limit
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = names.get(key)
+        if name is None:
+            name, redacted = fast.keys.lookup(key)
+            if redacted:
+                out[name] = REDACTED
+                continue
+        kind = _FAST_KINDS.get(type(item))
+        if kind == _STR:
+            out[name] = item if len(item) <= limit else item[:limit]
+        elif kind == _NATIVE:
+            out[name] = item
+        elif kind == _DOC:
+            out[name] = _fast_doc(item, depth + 1, fast)
+        elif kind == _ARRAY:
+            out[name] = _fast_array(item, depth + 1, fast)
+        else:
+            out[name] = _fast_other(item, depth + 1, fast)
+    if len(out) != size:
+        raise _Declined  # names that collide as strings (1 and "1"): render them both
+    return out
+
+
+def _fast_array(value: Any, depth: int, fast: _Fast) -> list[Any]:
+    fast.left -= len(value)
+    if fast.left < 0 or depth > _FAST_DEPTH:
+        raise _Declined
+    limit = fast.limit
+    out: list[Any] = []
+    for item in value:
+        kind = _FAST_KINDS.get(type(item))
+        if kind == _STR:
+            out.append(item if len(item) <= limit else item[:limit])
+        elif kind == _NATIVE:
+            out.append(item)
+        elif kind == _DOC:
+            out.append(_fast_doc(item, depth + 1, fast))
+        elif kind == _ARRAY:
+            out.append(_fast_array(item, depth + 1, fast))
+        else:
+            out.append(_fast_other(item, depth + 1, fast))
+    return out
+
+
+def render(value: Any, limit: int, keys: KeyTable) -> str:
+    """Render a document as relaxed Extended JSON, for cutting to ``limit`` characters.
+
+    Args:
+        value: A document (any mapping); read, never changed.
+        limit: Characters wanted; the text has the budget contract of :func:`encode`.
+        keys: The key table, which decides redaction.
+
+    Returns:
+        The text :func:`encode` would give: exact when at most ``limit`` characters long,
+        else longer than ``limit`` with its first ``limit`` characters exact.
+    """
+    try:
+        return orjson.dumps(_fast_doc(value, 0, _Fast(keys, limit))).decode()
+    except Exception:  # huge, deep, odd or unencodable (lone surrogates): the walk says it all
+        return encode(value, limit, 0, keys)

@@ -9,6 +9,7 @@ runs against a real deployment in a scratch database that is dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -44,6 +45,7 @@ def mock_server() -> Any:
 
     server = MockupDB(auto_ismaster=HELLO)
     state = {"hung_up": False}
+    slow_started = threading.Event()
 
     def handle(request: Any) -> bool:
         name = request.command_name
@@ -56,6 +58,7 @@ def mock_server() -> Any:
                     request.command_err(code=2, errmsg="unknown top level operator: $bogus")
                 )
             if doc.get("filter", {}).get("slow"):
+                slow_started.set()
                 time.sleep(SLOW_SECONDS)
             ns = f"{doc['$db']}.{doc['find']}"
             batch = [{"_id": 1, "name": "Ada", "email": "ada@example.com", "balance": 120}]
@@ -73,10 +76,13 @@ def mock_server() -> Any:
 
     server.autoresponds(handle)
     server.run()
+    server.slow_started = slow_started
     return server
 
 
-def _workload(client: MongoClient[dict[str, Any]], database: str) -> None:
+def _workload(
+    client: MongoClient[dict[str, Any]], database: str, slow_started: threading.Event | None
+) -> None:
     users = client[database]["users"]
     users.insert_many(
         [
@@ -90,24 +96,19 @@ def _workload(client: MongoClient[dict[str, Any]], database: str) -> None:
             [{"$match": {"tier": "gold"}}, {"$group": {"_id": "$tier", "n": {"$sum": 1}}}]
         )
     )
-    try:
+    with contextlib.suppress(PyMongoError):
         users.find_one({"$bogus": 1})  # the server rejects the unknown operator
-    except PyMongoError:
-        pass
     # A slow query holds the only connection; a second thread's check-out times out.
     slow = threading.Thread(target=lambda: users.find_one({"slow": True}))
     slow.start()
-    time.sleep(0.05)
-    try:
+    if slow_started is None or not slow_started.wait(5):
+        time.sleep(0.05)
+    with contextlib.suppress(PyMongoError):
         users.find_one({"name": "Linus"})
-    except PyMongoError:
-        pass
     slow.join()
     # The server hangs up mid-command: the connection closes and the pool is cleared.
-    try:
+    with contextlib.suppress(PyMongoError):
         client[database].command("count", "users")
-    except PyMongoError:
-        pass
     client.admin.command("ping")
 
 
@@ -137,7 +138,7 @@ def run_demo(uri: str | None = None, **settings: Any) -> int:
     )
     database = f"mongo_structlog_demo_{uuid.uuid4().hex[:8]}"
     try:
-        _workload(client, database)
+        _workload(client, database, getattr(server, "slow_started", None))
         if server is None:
             client.drop_database(database)
     finally:

@@ -172,12 +172,21 @@ def connection_fields(
 
 
 def server_changed_fields(event: ServerDescriptionChangedEvent) -> dict[str, Any]:
-    """``topology_id``, address and the previous/new server types of a description change."""
+    """``topology_id``, address, previous/new server types and, if any, the new ``error``."""
     fields: dict[str, Any] = {"topology_id": str(event.topology_id)}
     fields.update(address_fields(event.server_address))
     fields["previous_server_type"] = event.previous_description.server_type_name
     fields["new_server_type"] = event.new_description.server_type_name
+    error = event.new_description.error
+    if error is not None:
+        # Why the server became Unknown: the on-call engineer's first question.
+        fields["error"] = _cut(str(error))
+        fields["error_type"] = type(error).__name__
     return fields
+
+
+def _cut(text: str, limit: int = 1000) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _primary(description: Any) -> str | None:

@@ -25,9 +25,9 @@ import orjson
 import structlog
 
 from .context import merge_contextvars, trace_processor
-from .stdlib import STDLIB_LOGGER_NAME, StdlibSink
 from .settings import Settings
 from .stats import STATS, sink_failed
+from .stdlib import STDLIB_LOGGER_NAME, StdlibSink
 
 __all__ = [
     "STDLIB_LOGGER_NAME",

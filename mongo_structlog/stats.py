@@ -86,7 +86,7 @@ class Stats:
                 f"mongo_structlog: {message} (reported once; see mongo_structlog.stats())\n"
             )
             sys.stderr.flush()
-        except Exception:  # noqa: S110  # the report itself must never raise
+        except Exception:  # the report itself must never raise
             pass
 
     def snapshot(self) -> dict[str, Any]:

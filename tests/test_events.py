@@ -281,6 +281,8 @@ def test_server_changed_fields_for_a_replica_set_member_losing_its_primary_role(
         "server_port": 27017,
         "previous_server_type": "RSPrimary",
         "new_server_type": "Unknown",
+        "error": "connection closed",
+        "error_type": "AutoReconnect",
     }
 
 

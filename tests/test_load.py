@@ -7,6 +7,7 @@ output and with the queued one.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -67,9 +68,8 @@ def test_every_command_has_exactly_one_started_and_one_completion_record(
     mongo_structlog.flush()
 
     lines = list(iter_lines(log_path))
-    records = read_records(log_path)  # fails on any broken or interleaved line
-    assert len(records) == len(lines)
-    assert all(line.endswith("}\n") and line.count("\n") == 1 for line in lines)
+    assert all(line.endswith("}\n") for line in lines)
+    records = [json.loads(line) for line in lines]  # fails on a broken or interleaved line
     commands = [r for r in records if r["event"].startswith("mongodb.command.")]
     workers = [r for r in commands if r["database_name"].startswith("worker")]
     by_event = Counter(r["event"] for r in workers)
@@ -86,10 +86,9 @@ def test_every_command_has_exactly_one_started_and_one_completion_record(
         f"worker{n}": 2 * COMMANDS_PER_THREAD for n in range(THREADS)
     }
     stats = mongo_structlog.stats()
-    assert stats["emitted"]["mongodb.command.succeeded"] == len(
-        [r for r in commands if r["event"] == "mongodb.command.succeeded"]
-    )
-    assert stats["emitted_total"] == len(records)  # every record counted was written
+    written = Counter(r["event"] for r in commands)
+    # Every command record counted was written (monitors may add heartbeats meanwhile).
+    assert {e: stats["emitted"][e] for e in written} == written
     assert (stats["internal_errors"], stats["sink_errors"], stats["queue_dropped"]) == (0, 0, 0)
     assert stats["in_flight"] == 0
 
