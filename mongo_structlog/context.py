@@ -14,7 +14,7 @@ from typing import Any
 
 from structlog import contextvars as _structlog_contextvars
 
-__all__ = ["merge_contextvars", "trace_processor"]
+__all__ = ["OWN_FIELDS", "merge_contextvars", "trace_processor"]
 
 _PREFIX_LEN = len(_structlog_contextvars.STRUCTLOG_KEY_PREFIX)
 # structlog keeps one ContextVar per key ever bound; reading just those is much cheaper
@@ -40,6 +40,25 @@ _BACKGROUND_EVENTS = frozenset(
 )
 
 
+#: Every field name our records use. A value the application binds under one of these
+#: names is written as ``app_<name>`` instead, on every record, so that one key never has
+#: two types (an app's string ``request_id`` beside the driver's int ``request_id``).
+OWN_FIELDS = frozenset(
+    {
+        "timestamp", "level", "event", "topology_id", "server_address", "server_host",
+        "server_port", "connection_id", "server_connection_id", "duration_micros", "reason",
+        "request_id", "operation_id", "command_name", "database_name", "collection",
+        "command", "command_shape", "reply", "error", "error_type", "error_code",
+        "error_code_name", "error_labels", "awaited", "previous_server_type",
+        "new_server_type", "previous_topology_type", "new_topology_type", "primary",
+        "has_writable_server", "had_writable_server", "slow", "sample_rate", "trace_id",
+        "span_id", "suppressed_event", "sampled_out", "burst_limited", "interval_ms",
+        "max_pool_size", "min_pool_size", "max_connecting", "max_idle_time_ms",
+        "wait_queue_timeout_ms", "interrupt_connections", "service_id",
+    }
+)  # fmt: skip
+
+
 def _from_background(event_dict: MutableMapping[str, Any]) -> bool:
     event = event_dict.get("event")
     return type(event) is str and event in _BACKGROUND_EVENTS
@@ -50,7 +69,8 @@ def merge_contextvars(
 ) -> MutableMapping[str, Any]:
     """Add values bound with ``structlog.contextvars.bind_contextvars`` on this thread or task.
 
-    The record's own fields win over a bound value of the same name. Records PyMongo
+    A bound name that is also one of our field names (:data:`OWN_FIELDS`) is written as
+    ``app_<name>``, so each key keeps one type across records. Records PyMongo
     publishes from its background threads or tasks (heartbeat, server and topology
     records) get none.
     """
@@ -62,7 +82,10 @@ def merge_contextvars(
         for name, var in tuple(_BOUND_VARS.items()):
             value = var.get(Ellipsis)
             if value is not Ellipsis:
-                event_dict.setdefault(name[_PREFIX_LEN:], value)
+                key = name[_PREFIX_LEN:]
+                if key in OWN_FIELDS:
+                    key = "app_" + key
+                event_dict.setdefault(key, value)
     return event_dict
 
 

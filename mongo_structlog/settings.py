@@ -83,6 +83,11 @@ def _output(raw: str) -> str:
     lowered = value.lower()
     if lowered in ("stdout", "stderr", "stdlib"):
         return lowered
+    try:
+        # Open it now so that a bad path is reported against the variable or keyword.
+        os.close(os.open(value, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    except OSError as exc:
+        raise ValueError(f"cannot open it ({exc.strerror})") from None
     return value
 
 

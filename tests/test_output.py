@@ -146,16 +146,19 @@ def test_configure_again_closes_the_previous_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("directory", ["missing-dir/records.jsonl", ""])
-def test_an_output_that_cannot_be_opened_raises_value_error_naming_the_variable(
+def test_an_output_that_cannot_be_opened_raises_value_error_naming_variable_or_keyword(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, directory: str
 ) -> None:
     path = str(tmp_path / directory) if directory else str(tmp_path)  # a directory itself
-    with pytest.raises(ValueError, match="invalid value for MONGO_STRUCTLOG_OUTPUT=") as caught:
+    with pytest.raises(ValueError, match="invalid value for keyword output=") as caught:
         mongo_structlog.listeners(output=path)
     assert repr(path) in str(caught.value)
+    assert "cannot open it" in str(caught.value)
     monkeypatch.setenv("MONGO_STRUCTLOG_OUTPUT", path)
-    with pytest.raises(ValueError, match="cannot open it"):
+    with pytest.raises(ValueError, match="invalid value for MONGO_STRUCTLOG_OUTPUT=") as caught:
         mongo_structlog.configure()
+    assert repr(path) in str(caught.value)
+    assert "cannot open it" in str(caught.value)
 
 
 # -- formats -----------------------------------------------------------------------------------
@@ -391,8 +394,10 @@ def test_values_bound_with_structlog_contextvars_appear_and_bson_values_render(
     structlog.contextvars.unbind_contextvars("amount")
     pool.pool_ready(f.pool_ready())
     first, second = read_records(log_path)
-    assert untimed(first) == {**READY, "order_id": "65f0c0ffee0000000000abcd", "amount": "10.50"}
-    assert untimed(second) == {**READY, "order_id": "65f0c0ffee0000000000abcd"}
+    clash = {"app_server_port": "bound values never override the record's own fields"}
+    order = {"order_id": "65f0c0ffee0000000000abcd"}
+    assert untimed(first) == {**READY, **order, "amount": "10.50", **clash}
+    assert untimed(second) == {**READY, **order, **clash}
 
 
 @pytest.mark.usefixtures("clean_contextvars")

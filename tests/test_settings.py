@@ -20,7 +20,7 @@ VALID: list[tuple[str, str, Any]] = [
     ("output", "stdout", "stdout"),
     ("output", "STDERR", "stderr"),
     ("output", "stdlib", "stdlib"),
-    ("output", "/var/log/app/Mongo.jsonl", "/var/log/app/Mongo.jsonl"),
+    ("output", "/tmp/mongo_structlog-Test.jsonl", "/tmp/mongo_structlog-Test.jsonl"),
     ("level", "debug", "debug"),
     ("level", "Info", "info"),
     ("level", "warning", "warning"),
