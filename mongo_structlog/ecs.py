@@ -269,6 +269,8 @@ def _add_app_field(doc: dict[str, Any], labels: dict[str, Any], key: str, value:
 
 
 def _add_leaf(doc: dict[str, Any], labels: dict[str, Any], path: str, value: Any) -> None:
+    # Only the application's own text may override (a list cleaned into JSON text may not).
+    was_text = type(value) is str
     value = _clean(value)
     parts = path.split(".")
     if parts[0] == "labels":
@@ -276,7 +278,7 @@ def _add_leaf(doc: dict[str, Any], labels: dict[str, Any], path: str, value: Any
         _add_label(labels, path[7:] if len(parts) > 1 else path, value)
         return
     override = _APP_MAY_SET.get(path)
-    if override is not None and type(value) is str and (override or parts[1] not in doc[parts[0]]):
+    if override is not None and was_text and (override or parts[1] not in doc[parts[0]]):
         doc[parts[0]][parts[1]] = value
         return
     if (

@@ -15,7 +15,7 @@ from typing import Any
 from pymongo import monitoring
 
 from . import events as ev
-from .pipeline import Pipeline
+from .pipeline import CHECKED_OUT, Pipeline
 
 __all__ = [
     "LoggingCommandListener",
@@ -262,8 +262,18 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
             self._state("error", "mongodb.connection.check_out_failed", event)
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
-        """A connection was checked out (chatter; ``duration_micros`` is the wait)."""
-        if self.pipeline.pool_chatter_on:
+        """A connection was checked out (chatter; ``duration_micros`` is the wait).
+
+        Also leaves the connection number for this thread's or task's command records.
+        """
+        p = self.pipeline
+        if p.command_on:
+            try:
+                CHECKED_OUT.set((event.address, event.connection_id))
+            except Exception as exc:
+                p.internal_error("connection checked_out", exc)
+                return
+        if p.pool_chatter_on:
             self._chatter("mongodb.connection.checked_out", event)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from pymongo.monitoring import CommandStartedEvent
@@ -26,6 +26,14 @@ __all__ = ["Pipeline"]
 
 _DEBUG, _INFO, _WARNING, _ERROR = (LEVELS[name] for name in ("debug", "info", "warning", "error"))
 _SUCCEEDED = "mongodb.command.succeeded"
+
+#: The connection this thread or task last checked out, as ``(address, connection_id)``.
+#: PyMongo's command events name only the server, so the pool listener leaves the
+#: driver's connection number here for the command records that follow on the same
+#: thread or task.
+CHECKED_OUT: ContextVar[tuple[Any, int] | None] = ContextVar(
+    "mongo_structlog_checked_out", default=None
+)
 
 # Correlation entries: a command dropped by sampling is remembered as its started event
 # alone (nothing built, no clock read); a kept one as (started event, rendered command or
@@ -88,6 +96,7 @@ class Pipeline:
         )
         self.suppressed = Suppressed(settings.summary_interval_ms / 1000.0, time.monotonic())
         self._succeeded_out = self.suppressed.counter(_SUCCEEDED)
+        self._written = 0
         self.closed = False
 
     # -- emitting -------------------------------------------------------------------------
@@ -129,7 +138,7 @@ class Pipeline:
             kept; ``None`` when it is dropped (and counted).
         """
         rate = self._rates[family]
-        if rate < 1.0 and random.random() >= rate:  # noqa: S311  # sampling, not security
+        if rate < 1.0 and random.random() >= rate:  # sampling, not security
             self.drop(event)
             return None
         limiter = self.limiter
@@ -191,7 +200,11 @@ class Pipeline:
             collection = collection_of(started.command_name, started.command)
             if collection is not None:
                 fields["collection"] = collection
-        fields.update(ev.address_fields(event.connection_id))
+        address = event.connection_id
+        fields.update(ev.address_fields(address))
+        checked_out = CHECKED_OUT.get()
+        if checked_out is not None and checked_out[0] == address:
+            fields["connection_id"] = checked_out[1]
         server_connection_id = event.server_connection_id
         if server_connection_id is not None:
             fields["server_connection_id"] = server_connection_id
@@ -275,5 +288,7 @@ class Pipeline:
         if not (failed or slow) and self.command_rate < 1.0:
             fields["sample_rate"] = self.command_rate
         self.emit(method, name, fields)
-        if self.summary_on:  # drops may have stopped; a written record is a chance to report
+        self._written += 1
+        if self._written & 0x3F == 0 and self.summary_on:
+            # Drops may have stopped; every 64th written record is a chance to report them.
             self._maybe_summarise()

@@ -5,9 +5,9 @@
 * :class:`BurstLimiter` — zap-style "first N per interval, then one in M" for chatter.
 * :class:`Suppressed` — what was dropped since the last ``mongodb.sampling.summary``.
 
-Everything here is called on PyMongo's threads, synchronously, for every event. The
-paths taken for a dropped record take no lock, read no clock and raise nothing; the rare
-maintenance steps (evicting, resetting a window, writing a summary) do.
+Everything here is called on PyMongo's threads, synchronously, for every event. What a
+command dropped by sampling goes through takes no lock, reads no clock and raises nothing;
+the rare maintenance steps (evicting, opening a window, writing a summary) do take a lock.
 """
 
 from __future__ import annotations

@@ -77,6 +77,7 @@ def test_async_client_writes_the_same_command_records_as_the_sync_client(
             "server_address": f"localhost:{server.port}",
             "server_host": "localhost",
             "server_port": server.port,
+            "connection_id": 1,  # the async pool's check-out, seen from the same task
             "command": '{"find":"orders","filter":{"status":"?"},"limit":"?","singleBatch":"?",'
             '"$db":"shop"}',
             "command_shape": completions(sync_records)[0]["command_shape"],

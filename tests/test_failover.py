@@ -270,6 +270,7 @@ def test_network_error_mid_command_is_told_then_recovered(
         "database_name": "db",
         "collection": "orders",
         **where,
+        "connection_id": 1,
         "command": (
             '{"find":"orders","filter":{"status":"?"},"limit":"?","singleBatch":"?","$db":"db"}'
         ),

@@ -173,6 +173,7 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
             "event": "mongodb.command.started",
             "request_id": 101,
             **FIND_FIELDS,
+            "connection_id": 1,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
         },
@@ -186,6 +187,7 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
             "event": "mongodb.command.succeeded",
             "request_id": 101,
             **FIND_FIELDS,
+            "connection_id": 1,
             "duration_micros": 1500,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -202,6 +204,7 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
             "event": "mongodb.command.started",
             "request_id": 102,
             **FIND_FIELDS,
+            "connection_id": 1,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
         },
@@ -215,6 +218,7 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
             "event": "mongodb.command.succeeded",
             "request_id": 102,
             **FIND_FIELDS,
+            "connection_id": 1,
             "duration_micros": 250_000,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -231,6 +235,7 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
             "event": "mongodb.command.started",
             "request_id": 103,
             **FIND_FIELDS,
+            "connection_id": 1,
             "server_connection_id": 42,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -245,6 +250,7 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
             "event": "mongodb.command.failed",
             "request_id": 103,
             **FIND_FIELDS,
+            "connection_id": 1,
             "server_connection_id": 42,
             "duration_micros": 1500,
             "command": FIND_TEXT,
@@ -576,7 +582,7 @@ def test_a_command_gives_started_and_succeeded_records_amid_pool_chatter(
     at = address(server)
     ping = '{"ping":1,"$db":"admin"}'
     shape = DocumentRenderer("shape").command("ping", {"ping": 1, "$db": "admin"})[1]
-    command = {"command_name": "ping", "database_name": "admin", **at}
+    command = {"command_name": "ping", "database_name": "admin", **at, "connection_id": 1}
     assert strip(records) == [
         {"level": "debug", "event": "mongodb.connection.check_out_started", **at},
         {"level": "debug", "event": "mongodb.connection.created", **at, "connection_id": 1},
@@ -715,6 +721,7 @@ def test_a_server_error_gives_a_failed_record_at_warning(
         "database_name": "shop",
         "collection": "users",
         **address(server),
+        "connection_id": 1,
         "command": '{"find":"users","filter":{"name":"?"},"limit":"?","singleBatch":"?",'
         '"$db":"shop"}',
         "error_type": "OperationFailure",
@@ -743,6 +750,7 @@ def test_a_network_error_fails_the_command_closes_the_connection_and_clears_the_
         "database_name": "admin",
         "collection": "users",
         **at,
+        "connection_id": 1,
         "command": '{"count":"users","$db":"admin"}',
         "error_type": "AutoReconnect",
         "slow": False,

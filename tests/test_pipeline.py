@@ -400,7 +400,8 @@ def test_a_logged_record_brings_out_the_summary_of_earlier_drops(log_path: Path)
     for request_id in range(1, 4):
         run(listeners, request_id)
     time.sleep(0.005)
-    run(listeners, 99, fail=True)
+    for request_id in range(100, 164):  # every 64th logged completion looks at the clock
+        run(listeners, request_id, fail=True)
     records = read_records(log_path)
     assert records[-1]["event"] == "mongodb.sampling.summary"
     summaries = named(records, "mongodb.sampling.summary")
@@ -421,7 +422,8 @@ def test_a_summary_separates_sampled_out_from_burst_limited(log_path: Path) -> N
     for _ in range(200):
         pool.connection_checked_in(monitoring.ConnectionCheckedInEvent(A, 1))
     time.sleep(0.005)
-    run(listeners, 5, fail=True)  # a logged record: the last summary comes out
+    for request_id in range(64):  # logged completions: the 64th brings out the summary
+        run(listeners, request_id, fail=True)
     records = read_records(log_path)
     summaries = named(records, "mongodb.sampling.summary")
     assert {record["suppressed_event"] for record in summaries} == {"mongodb.connection.checked_in"}
