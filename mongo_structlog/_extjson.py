@@ -84,12 +84,11 @@ _CACHE_SIZE = 10_000
 class KeyTable(dict[Any, KeyInfo]):
     """Field name -> :data:`KeyInfo`, decided once per name and remembered (up to 10,000).
 
-    ``names`` maps each remembered field name whose value is *not* redacted to the ``str`` it
-    renders as: the fast paths look a name up there in one step and ask :meth:`lookup` only
-    on a miss.
+    ``safe`` holds the remembered field names that are plain ``str`` and not redacted: the
+    fast paths test a name against it in one step and ask :meth:`lookup` only on a miss.
     """
 
-    __slots__ = ("names", "redacts")
+    __slots__ = ("redacts", "safe")
 
     def __init__(self, redacts: Callable[[str], bool]) -> None:
         """Start empty.
@@ -99,7 +98,7 @@ class KeyTable(dict[Any, KeyInfo]):
         """
         super().__init__()
         self.redacts = redacts
-        self.names: dict[Any, str] = {}
+        self.safe: set[str] = set()
 
     def __missing__(self, key: Any) -> KeyInfo:
         name = key if type(key) is str else str(key)
@@ -109,8 +108,8 @@ class KeyTable(dict[Any, KeyInfo]):
         # Bounded: documents keyed by user ids would otherwise grow it for ever.
         if len(self) < _CACHE_SIZE:
             self[key] = info
-            if not redacted:
-                self.names[key] = name
+            if not redacted and type(key) is str:
+                self.safe.add(key)
         return info
 
     def lookup(self, key: Any) -> tuple[str, bool]:
@@ -318,20 +317,10 @@ def encode(value: Any, budget: int, depth: int, keys: Mapping[Any, KeyInfo]) -> 
 
 # -- the fast path ----------------------------------------------------------------------------
 
-_NATIVE, _STR, _FLOAT, _DOC, _ARRAY = range(5)
-# What orjson writes exactly as json_util does: int.__repr__ for ints (Int64 and IntEnum are
-# int subclasses), true/false/null; floats only between 1e-4 and 1e16 (see _fast_float).
-_FAST_KINDS: dict[type, int] = {
-    str: _STR,
-    int: _NATIVE,
-    Int64: _NATIVE,
-    bool: _NATIVE,
-    type(None): _NATIVE,
-    float: _FLOAT,
-    **dict.fromkeys(MAPPING_TYPES, _DOC),
-    list: _ARRAY,
-    tuple: _ARRAY,
-}
+# What orjson writes exactly as json_util does, besides str: int.__repr__ for ints (Int64 and
+# IntEnum are int subclasses), true/false/null. Floats only between 1e-4 and 1e16: outside,
+# orjson writes exponents as 1e-7 where repr writes 1e-07.
+_NATIVE: frozenset[type] = frozenset({int, Int64, bool, type(None)})
 _FAST_DEPTH = 32
 
 
@@ -339,77 +328,65 @@ class _Declined(Exception):
     """The fast path hands the whole value to the budgeted walk."""
 
 
-class _Fast:
-    """One fast rendering: the key table, the longest string worth copying, items left."""
-
-    __slots__ = ("keys", "left", "limit", "names")
-
-    def __init__(self, keys: KeyTable, limit: int) -> None:
-        self.keys, self.names, self.limit = keys, keys.names, limit
-        # Every item writes at least one character and a comma: more items than this and
-        # the text is cut anyway, which the budgeted walk does without rendering it whole.
-        self.left = limit // 2 + 1
-
-
-def _fast_other(value: Any, depth: int, fast: _Fast) -> Any:
+def _fast_value(value: Any, depth: int, walk: list[Any]) -> Any:
     kind = type(value)
-    if kind is float:
-        if 1e-4 <= abs(value) < 1e16 or value == 0:
-            return value  # outside this range orjson writes exponents as 1e-7, repr as 1e-07
-        return orjson.Fragment(_float(value))
+    if kind is list or kind is tuple:
+        return _fast_array(value, depth, walk)
+    if kind in MAPPING_TYPES:
+        return _fast_doc(value, depth, walk)
+    if kind is float and (1e-4 <= abs(value) < 1e16 or value == 0):
+        return value
     # Any other type: its exact text, within the budget (a prefix longer than the limit will
-    # be cut, wherever it starts).
-    return orjson.Fragment(encode(value, fast.limit, depth, fast.keys))
+    # be cut, wherever it starts); an error declines the whole value.
+    handler = _HANDLERS.get(kind) or _handler_for(kind)
+    return orjson.Fragment(handler(value, walk[3], depth, walk[2]))
 
 
-def _fast_doc(value: Any, depth: int, fast: _Fast) -> dict[str, Any]:
+def _fast_doc(value: Any, depth: int, walk: list[Any]) -> dict[str, Any]:
     size = len(value)
-    fast.left -= size
-    if fast.left < 0 or depth > _FAST_DEPTH:
+    walk[0] -= size
+    if walk[0] < 0 or depth > _FAST_DEPTH:
         raise _Declined
-    names, limit = fast.names, fast.limit
+    safe, limit = walk[1], walk[3]
+    odd = False
     out: dict[str, Any] = {}
     for key, item in value.items():
-        name = names.get(key)
-        if name is None:
-            name, redacted = fast.keys.lookup(key)
+        if key not in safe:
+            odd = odd or type(key) is not str
+            key, redacted = walk[2].lookup(key)  # noqa: PLW2901
             if redacted:
-                out[name] = REDACTED
+                out[key] = REDACTED
                 continue
-        kind = _FAST_KINDS.get(type(item))
-        if kind == _STR:
-            out[name] = item if len(item) <= limit else item[:limit]
-        elif kind == _NATIVE:
-            out[name] = item
-        elif kind == _DOC:
-            out[name] = _fast_doc(item, depth + 1, fast)
-        elif kind == _ARRAY:
-            out[name] = _fast_array(item, depth + 1, fast)
+        kind = type(item)
+        if kind is str:
+            out[key] = item if len(item) <= limit else item[:limit]
+        elif kind in _NATIVE:
+            out[key] = item
+        elif kind is dict:
+            out[key] = _fast_doc(item, depth + 1, walk)
         else:
-            out[name] = _fast_other(item, depth + 1, fast)
-    if len(out) != size:
+            out[key] = _fast_value(item, depth + 1, walk)
+    if odd and len(out) != size:
         raise _Declined  # names that collide as strings (1 and "1"): render them both
     return out
 
 
-def _fast_array(value: Any, depth: int, fast: _Fast) -> list[Any]:
-    fast.left -= len(value)
-    if fast.left < 0 or depth > _FAST_DEPTH:
+def _fast_array(value: Any, depth: int, walk: list[Any]) -> list[Any]:
+    walk[0] -= len(value)
+    if walk[0] < 0 or depth > _FAST_DEPTH:
         raise _Declined
-    limit = fast.limit
+    limit = walk[3]
     out: list[Any] = []
     for item in value:
-        kind = _FAST_KINDS.get(type(item))
-        if kind == _STR:
+        kind = type(item)
+        if kind is str:
             out.append(item if len(item) <= limit else item[:limit])
-        elif kind == _NATIVE:
+        elif kind in _NATIVE:
             out.append(item)
-        elif kind == _DOC:
-            out.append(_fast_doc(item, depth + 1, fast))
-        elif kind == _ARRAY:
-            out.append(_fast_array(item, depth + 1, fast))
+        elif kind is dict:
+            out.append(_fast_doc(item, depth + 1, walk))
         else:
-            out.append(_fast_other(item, depth + 1, fast))
+            out.append(_fast_value(item, depth + 1, walk))
     return out
 
 
@@ -425,7 +402,10 @@ def render(value: Any, limit: int, keys: KeyTable) -> str:
         The text :func:`encode` would give: exact when at most ``limit`` characters long,
         else longer than ``limit`` with its first ``limit`` characters exact.
     """
+    # Every item writes a character and a comma at least: with more items than this the text
+    # is cut anyway, and the budgeted walk stops there instead of rendering it all.
+    walk = [limit // 2 + 1, keys.safe, keys, limit]
     try:
-        return orjson.dumps(_fast_doc(value, 0, _Fast(keys, limit))).decode()
+        return orjson.dumps(_fast_doc(value, 0, walk)).decode()
     except Exception:  # huge, deep, odd or unencodable (lone surrogates): the walk says it all
         return encode(value, limit, 0, keys)

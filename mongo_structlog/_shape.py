@@ -1,10 +1,15 @@
-"""Command shapes: every value replaced by ``"?"``, names kept, and the fingerprint of it.
+"""Command shapes: every value replaced by ``"?"``, names kept, and what the fingerprint reads.
 
 A shape is built as a structure (dicts, lists, ``"?"`` and the few strings worth keeping)
-that ``orjson`` serialises in one call. The fingerprint (``command_shape``) is the BLAKE2b
-digest of the command name, its collection and the shape of its members, driver bookkeeping
-left out; dashboards group on it, so its input is fixed: change nothing here that changes the
-text of a shape. ``docs/redaction.md`` says, from the user's side, what a shape keeps.
+that ``orjson`` serialises in one call. The fingerprint (``command_shape``) digests the
+command name, its collection and the JSON of the members that are not driver bookkeeping;
+dashboards group on it, so change nothing here that changes the text of a shape.
+``docs/redaction.md`` says, from the user's side, what a shape keeps.
+
+This is the hot path of every logged command: walkers take ``(value, depth, walk)``, where
+``walk`` is a list (items left, key names, key table, longest kept string, member actions)
+rather than an object because one is made per command, and scalars are answered in their
+parent's loop rather than by a call.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import orjson
 
 from ._extjson import MAPPING_TYPES, MAX_DEPTH, REDACTED, SCALAR_TYPES, KeyTable
 
-__all__ = ["NOT_COLLECTION", "SHAPE_LIMIT", "digest", "fingerprint_input", "shape"]
+__all__ = ["NOT_COLLECTION", "SHAPE_LIMIT", "Shaper", "collection", "digest", "dumps"]
 
 # Commands whose first value names a user or a role, not a collection: the drivers'
 # security-sensitive commands (documents.SENSITIVE_COMMANDS) and user and role management.
@@ -47,9 +52,10 @@ _UNSHAPED = frozenset(
 _Q = "?"
 _TOO_DEEP = {"$unrenderable": "too deep"}
 _TOO_LARGE = {"$unrenderable": "too large"}
-# Items (members and elements) a shape walks before the rest of it becomes _TOO_LARGE: ten
-# times the fingerprint's 16 KiB, yet a bound on the time a 16 MB command can take.
+# Items (members and elements) walked before the rest of a shape becomes _TOO_LARGE: ten
+# times what the fingerprint reads, yet a bound on what a 16 MB command costs.
 _MAX_ITEMS = 20_000
+_CACHE_SIZE = 10_000
 _FIELD_PATH = re.compile(r"\$\$?[^\W\d][\w.-]{0,254}\Z")
 _LSID = {"id": _Q}
 _CLUSTER_TIME = {"clusterTime": _Q, "signature": REDACTED}
@@ -61,18 +67,12 @@ _KINDS: dict[type, int] = {
     list: _ARRAY,
     tuple: _ARRAY,
 }
+_LEAVES = set(SCALAR_TYPES)  # the types _KINDS says are leaves, for one-step tests
 
-
-class _Walk:
-    """One shaping: the key table, the longest string kept, and the items left to walk."""
-
-    __slots__ = ("keys", "left", "limit", "names")
-
-    def __init__(self, keys: KeyTable, limit: int) -> None:
-        self.keys, self.names, self.limit, self.left = keys, keys.names, limit, _MAX_ITEMS
-
-
-Walker = Callable[[Any, int, _Walk], Any]
+# walk: [items left, safe names, key table, longest kept string, member actions, first value,
+# whether a member name was not a str]
+Walk = list[Any]
+Walker = Callable[[Any, int, Walk], Any]
 
 
 def _kind(value: Any) -> int:
@@ -82,10 +82,12 @@ def _kind(value: Any) -> int:
         found = _DOC if isinstance(value, Mapping) else _LEAF
         found = _ARRAY if isinstance(value, (list, tuple)) else found
         _KINDS[kind] = found
+        if found == _LEAF:
+            _LEAVES.add(kind)
     return found
 
 
-def _value(value: Any, depth: int, walk: _Walk) -> Any:
+def _value(value: Any, depth: int, walk: Walk) -> Any:
     kind = _KINDS.get(type(value)) or _kind(value)
     if kind == _LEAF:
         return _Q
@@ -94,86 +96,85 @@ def _value(value: Any, depth: int, walk: _Walk) -> Any:
     return _doc(value, depth, walk)
 
 
-def _doc(value: Any, depth: int, walk: _Walk) -> Any:
+def _doc(value: Any, depth: int, walk: Walk) -> Any:
     # _members for plain values, specialised: the hot path of every filter and document.
     if depth > MAX_DEPTH:
         return _TOO_DEEP
-    walk.left -= len(value)
-    if walk.left < 0:
+    walk[0] -= len(value)
+    if walk[0] < 0:
         return _TOO_LARGE
-    names = walk.names
+    safe = walk[1]
     out: dict[str, Any] = {}
     for key, item in value.items():
-        name = names.get(key)
-        if name is None:
-            name, redacted = walk.keys.lookup(key)
+        if key not in safe:
+            key, redacted = walk[2].lookup(key)  # noqa: PLW2901
             if redacted:
-                out[name] = REDACTED
+                out[key] = REDACTED
                 continue
-        kind = _KINDS.get(type(item))
-        if kind == _LEAF:
-            out[name] = _Q
-        elif kind == _DOC:
-            out[name] = _doc(item, depth + 1, walk)
+        kind = type(item)
+        if kind in _LEAVES:
+            out[key] = _Q
+        elif kind is dict:
+            out[key] = _doc(item, depth + 1, walk)
         else:
-            out[name] = _value(item, depth + 1, walk)
+            out[key] = _value(item, depth + 1, walk)
     return out
 
 
-def _members(value: Any, depth: int, walk: _Walk, default: Walker, table: Mapping[str, Walker]) -> Any:
+def _members(value: Any, depth: int, walk: Walk, default: Walker, table: Mapping[str, Walker]) -> Any:
     if depth > MAX_DEPTH:
         return _TOO_DEEP
-    walk.left -= len(value)
-    if walk.left < 0:
+    walk[0] -= len(value)
+    if walk[0] < 0:
         return _TOO_LARGE
-    names = walk.names
+    safe = walk[1]
     out: dict[str, Any] = {}
     for key, item in value.items():
-        name = names.get(key)
-        if name is None:
-            name, redacted = walk.keys.lookup(key)
+        name = key
+        if key not in safe:
+            name, redacted = walk[2].lookup(key)
             if redacted:
                 out[name] = REDACTED
                 continue
         walker = table.get(key, default) if table else default
-        if walker is _value and _KINDS.get(type(item)) == _LEAF:
+        if walker is _value and type(item) in _LEAVES:
             out[name] = _Q
         else:
             out[name] = walker(item, depth + 1, walk)
     return out
 
 
-def _elements(value: Any, depth: int, walk: _Walk, walker: Walker, distinct: bool = True) -> Any:
+def _elements(value: Any, depth: int, walk: Walk, walker: Walker, distinct: bool = True) -> Any:
     if depth > MAX_DEPTH:
         return _TOO_DEEP
     # Shapes come from the first elements only: an insert of 100k documents costs no more
     # than one of 32, and a longer $in list does not change the fingerprint.
     items = value[:32] if distinct else value
-    walk.left -= len(items)
-    if walk.left < 0:
+    walk[0] -= len(items)
+    if walk[0] < 0:
         return _TOO_LARGE
     if not distinct:
         return [walker(item, depth + 1, walk) for item in items]
     out: list[Any] = []
     seen: set[str | bytes] = set()
     for item in items:
-        if walker is _value and _KINDS.get(type(item)) == _LEAF:
+        if walker is _value and type(item) in _LEAVES:
             if _Q not in seen:
                 seen.add(_Q)
                 out.append(_Q)
             continue
-        left = walk.left
+        left = walk[0]
         shaped = walker(item, depth + 1, walk)
         text = shaped if type(shaped) is str else dumps(shaped)
         if text in seen:
-            walk.left = left  # a repeated shape is not shown: it costs nothing either
+            walk[0] = left  # a shape shown already costs nothing more
         else:
             seen.add(text)
             out.append(shaped)
     return out
 
 
-def _expr(value: Any, depth: int, walk: _Walk) -> Any:
+def _expr(value: Any, depth: int, walk: Walk) -> Any:
     # In an aggregation expression a string starting with "$" is always a field path or a
     # variable, never data: that is what makes it safe to keep.
     kind = _KINDS.get(type(value)) or _kind(value)
@@ -184,37 +185,37 @@ def _expr(value: Any, depth: int, walk: _Walk) -> Any:
     return _elements(value, depth, walk, _expr)
 
 
-def _keep(value: Any, depth: int, walk: _Walk) -> Any:
+def _keep(value: Any, depth: int, walk: Walk) -> Any:
     kind = _KINDS.get(type(value)) or _kind(value)
     if kind == _LEAF:
         if type(value) is str:
             # Longer than any text or fingerprint shows: the rest would only be cut.
-            return value if len(value) <= walk.limit else value[: walk.limit]
+            return value if len(value) <= walk[3] else value[: walk[3]]
         return _Q
     if kind == _DOC:
         return _members(value, depth, walk, _keep, {})
     return _elements(value, depth, walk, _keep, distinct=False)
 
 
-def _pipeline(value: Any, depth: int, walk: _Walk) -> Any:
+def _pipeline(value: Any, depth: int, walk: Walk) -> Any:
     if _kind(value) == _ARRAY:
         return _elements(value, depth, walk, _stage, distinct=False)
     return _value(value, depth, walk)
 
 
-def _stage(value: Any, depth: int, walk: _Walk) -> Any:
+def _stage(value: Any, depth: int, walk: Walk) -> Any:
     if _kind(value) == _DOC:
         return _members(value, depth, walk, _expr, _STAGES)
     return _value(value, depth, walk)
 
 
-def _update(value: Any, depth: int, walk: _Walk) -> Any:
+def _update(value: Any, depth: int, walk: Walk) -> Any:
     if _kind(value) == _ARRAY:
         return _pipeline(value, depth, walk)
     return _value(value, depth, walk)
 
 
-def _keep_or_pipeline(value: Any, depth: int, walk: _Walk) -> Any:
+def _keep_or_pipeline(value: Any, depth: int, walk: Walk) -> Any:
     if _kind(value) == _ARRAY:
         return _pipeline(value, depth, walk)
     return _keep(value, depth, walk)
@@ -230,7 +231,7 @@ class _Spec:
     ) -> None:
         self._table, self._default, self._keep_str = table, default, keep_str
 
-    def __call__(self, value: Any, depth: int, walk: _Walk) -> Any:
+    def __call__(self, value: Any, depth: int, walk: Walk) -> Any:
         if self._keep_str and type(value) is str:
             return _keep(value, depth, walk)
         kind = _kind(value)
@@ -271,10 +272,31 @@ _COMMAND: dict[str, Walker] = {
     "update": _update,
     "nsInfo": _Spec({"ns": _keep}),
 }
-_GETMORE = {**_COMMAND, "collection": _keep}
+
+# What to do with a command's member (its first one aside), decided once per name.
+_PLAIN, _REDACT, _WALK, _COLLECTION, _ODD_NAME = range(5)  # signed: the fingerprint reads them
+_BOOKKEEPING, _SECRET, _KEPT, _LSID_MEMBER, _CLUSTER_TIME_MEMBER = range(8, 13)
 
 
-def _target(name: str, value: Any, depth: int, walk: _Walk) -> Any:
+def _action(key: Any, walk: Walk) -> int:
+    if type(key) is not str:
+        return _ODD_NAME
+    redacted = walk[2][key][0]
+    if key in _UNSHAPED:
+        action = _KEPT if _COMMAND.get(key) is _keep else _BOOKKEEPING
+        action = _LSID_MEMBER if key == "lsid" else action
+        action = _CLUSTER_TIME_MEMBER if key == "$clusterTime" else action
+        action = _SECRET if redacted else action
+    else:
+        action = _WALK if key in _COMMAND else _PLAIN
+        action = _COLLECTION if key == "collection" else action
+        action = _REDACT if redacted else action
+    if len(walk[4]) < _CACHE_SIZE:
+        walk[4][key] = action
+    return action
+
+
+def _target(name: str, value: Any, depth: int, walk: Walk) -> Any:
     """Shape of a command's first value: its collection, ``1``/``true``, or what it explains."""
     if type(value) is str:
         return _keep(value, depth, walk) if name not in NOT_COLLECTION else _Q
@@ -282,70 +304,106 @@ def _target(name: str, value: Any, depth: int, walk: _Walk) -> Any:
         return value
     if _kind(value) == _DOC and depth <= MAX_DEPTH:
         inner = str(next(iter(value), "")).lower()
-        return _command(inner, value, depth, walk, True)[1]
+        return _command(inner, value, depth, walk, True)
     return _value(value, depth, walk)
 
 
-def _bookkeeping(key: str, value: Any, depth: int, walk: _Walk, walker: Walker) -> Any:
+def _bookkeeping(action: int, key: str, value: Any, depth: int, walk: Walk) -> Any:
     """Shape of a bookkeeping member; a session id and a cluster time are known at a glance."""
-    if type(value) is dict:
-        if key == "lsid" and len(value) == 1 and "id" in walk.names:
-            if _KINDS.get(type(value.get("id", value))) == _LEAF:
-                return _LSID
-        elif key == "$clusterTime" and len(value) == 2 and next(iter(value)) == "clusterTime":
-            if (
-                "signature" in value
-                and "clusterTime" in walk.names
-                and walk.keys["signature"][0]
-                and _KINDS.get(type(value["clusterTime"])) == _LEAF
-            ):
-                return _CLUSTER_TIME
-    return walker(value, depth, walk)
+    if action == _SECRET:
+        return REDACTED
+    if type(value) in _LEAVES:
+        return _keep(value, depth, walk) if action == _KEPT else _Q
+    if action == _LSID_MEMBER and type(value) is dict and len(value) == 1 and "id" in walk[1]:
+        if type(value.get("id", value)) in _LEAVES:
+            return _LSID
+    elif action == _CLUSTER_TIME_MEMBER and type(value) is dict and len(value) == 2:
+        if (
+            next(iter(value)) == "clusterTime"
+            and "signature" in value
+            and "clusterTime" in walk[1]
+            and walk[2]["signature"][0]
+            and type(value["clusterTime"]) in _LEAVES
+        ):
+            return _CLUSTER_TIME
+    left = walk[0]
+    shaped = _COMMAND.get(key, _value)(value, depth, walk)
+    walk[0] = left  # not read by the fingerprint: nor part of what bounds it
+    return shaped
 
 
-def _command(
-    name: str, command: Mapping[str, Any], depth: int, walk: _Walk, whole: bool
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Shape of a command's members: those the fingerprint covers, and all of them if whole."""
-    table = _GETMORE if name == "getmore" else _COMMAND
-    walk.left -= len(command)
-    if walk.left < 0:
-        return _TOO_LARGE, (_TOO_LARGE if whole else None)
-    names = walk.names
-    signed: dict[str, Any] = {}
-    every: dict[str, Any] | None = {} if whole else None
-    first = True
-    for key, item in command.items():
-        unsigned = key in _UNSHAPED
-        if unsigned and every is None:
-            first = False
-            continue
-        redacted = False
-        shaped: Any = REDACTED
-        out = names.get(key)
-        if out is None:
-            out, redacted = walk.keys.lookup(key)
-        left = walk.left
-        if redacted:
-            pass
-        elif first:
-            shaped = _target(name, item, depth + 1, walk)
-        else:
-            walker = table.get(key, _value)
-            if walker is not _keep and _KINDS.get(type(item)) == _LEAF:
-                shaped = _Q
-            elif unsigned:
-                shaped = _bookkeeping(key, item, depth + 1, walk, walker)
+def _command(name: str, command: Mapping[str, Any], depth: int, walk: Walk, whole: bool) -> Any:
+    """Shape of a command: all its members if whole, else those the fingerprint reads."""
+    walk[0] -= len(command)
+    if walk[0] < 0:
+        return _TOO_LARGE
+    actions = walk[4]
+    out: dict[str, Any] = {}
+    items = iter(command.items())
+    for key, item in items:  # the first member names the command's target
+        if whole or key not in _UNSHAPED:
+            name_, redacted = walk[2].lookup(key)
+            left = walk[0]
+            if redacted:
+                out[name_] = REDACTED
+            elif type(item) is str:
+                out[name_] = _Q if name in NOT_COLLECTION else _keep(item, depth + 1, walk)
             else:
-                shaped = walker(item, depth + 1, walk)
-        first = False
-        if unsigned:
-            walk.left = left  # not part of the fingerprint: nor of what bounds it
+                out[name_] = _target(name, item, depth + 1, walk)
+            if key in _UNSHAPED:
+                walk[0] = left
+        walk[5] = item  # set last: an explained command sets it first
+        break
+    for key, item in items:
+        action = actions.get(key)
+        if action is None:
+            action = _action(key, walk)
+        if action == _PLAIN:
+            kind = type(item)
+            if kind in _LEAVES:
+                out[key] = _Q
+            elif kind is dict:
+                out[key] = _doc(item, depth + 1, walk)
+            else:
+                out[key] = _value(item, depth + 1, walk)
+        elif action >= _BOOKKEEPING:
+            if whole:
+                out[key] = _bookkeeping(action, key, item, depth + 1, walk)
+        elif action == _REDACT:
+            out[key] = REDACTED
+        elif action == _ODD_NAME:
+            _odd_member(name, key, item, depth, walk, out, whole)
         else:
-            signed[out] = shaped
-        if every is not None:
-            every[out] = shaped
-    return signed, every
+            walker = _keep if name == "getmore" else _value
+            walker = _COMMAND[key] if action == _WALK else walker
+            if walker is not _keep and type(item) in _LEAVES:
+                out[key] = _Q
+            else:
+                out[key] = walker(item, depth + 1, walk)
+    return out
+
+
+def _odd_member(
+    name: str, key: Any, item: Any, depth: int, walk: Walk, out: dict[str, Any], whole: bool
+) -> None:
+    """A member whose name is not a plain ``str``: rendered as ``str(name)``, not cached."""
+    unsigned = key in _UNSHAPED
+    walk[6] = 1  # what the fingerprint reads is no longer a function of the text
+    if unsigned and not whole:
+        return
+    name_, redacted = walk[2].lookup(key)
+    walker = _COMMAND.get(key, _value)
+    if key == "collection":
+        walker = _keep if name == "getmore" else _value
+    left = walk[0]
+    if redacted:
+        out[name_] = REDACTED
+    elif walker is not _keep and type(item) in _LEAVES:
+        out[name_] = _Q
+    else:
+        out[name_] = walker(item, depth + 1, walk)
+    if unsigned:
+        walk[0] = left
 
 
 def dumps(shape: Any) -> bytes:
@@ -357,25 +415,84 @@ def dumps(shape: Any) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def shape(
-    name: str, command: Mapping[str, Any], keys: KeyTable, limit: int, whole: bool
-) -> tuple[bytes, bytes | None]:
-    """Shape a command.
+def collection(name: str, command: Mapping[str, Any]) -> str | None:
+    """The collection a command targets, as ``documents.collection_of`` says; name lower case."""
+    if name == "getmore":
+        value = command.get("collection")
+    else:
+        value = next(iter(command.values()), None)
+        if name == "explain" and isinstance(value, Mapping):
+            return collection(str(next(iter(value), "")).lower(), value)
+    return value if type(value) is str and name not in NOT_COLLECTION else None
 
-    Args:
-        name: The command's name, lower case.
-        command: The command document; read, never changed.
-        keys: The key table, which decides redaction.
-        limit: Characters wanted from any text this shape shows.
-        whole: Whether the whole shape's JSON is wanted, not only the signed part.
 
-    Returns:
-        ``(signed, text)``: the JSON (UTF-8) of the members the fingerprint covers, and of
-        the whole shape (None unless ``whole``).
+class Shaper:
+    """Shapes commands under one key table and remembers their fingerprints.
+
+    Thread-safe: what it remembers (what to do with a member name, the fingerprint of a
+    shape) is the same whichever thread works it out first.
     """
-    walk = _Walk(keys, max(limit, SHAPE_LIMIT) + 1)
-    signed, every = _command(name, command, 0, walk, whole)
-    return dumps(signed), (None if every is None else dumps(every))
+
+    __slots__ = ("_actions", "_keys", "_memo")
+
+    def __init__(self, keys: KeyTable) -> None:
+        """Start with nothing remembered.
+
+        Args:
+            keys: The key table, which decides redaction.
+        """
+        self._keys = keys
+        self._actions: dict[str, int] = {}
+        self._memo: dict[Any, str] = {}
+
+    def shape(
+        self, command_name: str, command: Mapping[str, Any], limit: int, whole: bool
+    ) -> tuple[bytes | None, str]:
+        """Shape a command and fingerprint it.
+
+        Args:
+            command_name: The command's name as PyMongo reports it.
+            command: The command document; read, never changed.
+            limit: Characters wanted from the shape's text.
+            whole: Whether the text of the whole shape is wanted.
+
+        Returns:
+            ``(text, fingerprint)``: the shape's JSON (UTF-8; None unless ``whole``), and 16
+            lower-case hex digits.
+        """
+        name = command_name.lower()
+        keys = self._keys
+        walk = [_MAX_ITEMS, keys.safe, keys, max(limit, SHAPE_LIMIT) + 1, self._actions, None, 0]
+        text = dumps(_command(name, command, 0, walk, whole))
+        first = walk[5]
+        if name == "getmore" or name == "explain":
+            target = collection(name, command) or ""
+        else:
+            target = first if type(first) is str and name not in NOT_COLLECTION else ""
+        # The text determines what the fingerprint reads (its members less the bookkeeping)
+        # unless a member's name is not a str.
+        odd = walk[6]
+        key = (command_name, target, text)
+        found = None if odd else self._memo.get(key)
+        if found is None:
+            signed = text
+            if whole:
+                walk = [_MAX_ITEMS, keys.safe, keys, walk[3], self._actions, None, 0]
+                signed = dumps(_command(name, command, 0, walk, False))
+            found = digest(fingerprint_input(command_name, target, signed))
+            # Bounded: most applications have a few hundred shapes, not an endless stream.
+            if not odd and len(self._memo) < _CACHE_SIZE and len(text) < 4096:
+                self._memo[key] = found
+        return (text if whole else None), found
+
+    def name_only(self, command_name: str) -> str:
+        """The fingerprint of a command name alone, as sensitive commands get."""
+        found = self._memo.get(command_name)
+        if found is None:
+            found = digest(command_name.encode("utf-8", "surrogatepass"))
+            if len(self._memo) < _CACHE_SIZE:
+                self._memo[command_name] = found
+        return found
 
 
 def fingerprint_input(command_name: str, collection: str, signed: bytes) -> bytes:
@@ -384,7 +501,7 @@ def fingerprint_input(command_name: str, collection: str, signed: bytes) -> byte
     Args:
         command_name: The command's name as PyMongo reports it.
         collection: Its collection, or ``""``.
-        signed: The signed members' JSON, as :func:`shape` returns it.
+        signed: The signed members' JSON, as :meth:`Shaper.shape` returns it.
 
     Returns:
         The UTF-8 of ``name \\0 collection \\0 members``, members cut to ``SHAPE_LIMIT``

@@ -20,7 +20,7 @@ import orjson
 
 from ._extjson import KeyTable, placeholder, render
 from ._scrub import scrub
-from ._shape import NOT_COLLECTION, digest, fingerprint_input, shape
+from ._shape import Shaper, collection, digest
 
 __all__ = [
     "DEFAULT_REDACT_KEYS",
@@ -129,19 +129,9 @@ def collection_of(command_name: str, command: Mapping[str, Any]) -> str | None:
         None otherwise (``aggregate: 1``, ``ping``, user and role management).
     """
     try:
-        return _collection(command_name.lower(), command)
+        return collection(command_name.lower(), command)
     except Exception:  # an odd document has no collection worth a crash
         return None
-
-
-def _collection(name: str, command: Mapping[str, Any]) -> str | None:
-    if name == "getmore":
-        value = command.get("collection")
-    else:
-        value = next(iter(command.values()), None)
-        if name == "explain" and isinstance(value, Mapping):
-            return collection_of(str(next(iter(value), "")), value)
-    return value if type(value) is str and name not in NOT_COLLECTION else None
 
 
 def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
@@ -206,7 +196,7 @@ class DocumentRenderer:
     per-field-name redaction decisions and per-shape fingerprints. No method ever raises.
     """
 
-    __slots__ = ("_keys", "_max_length", "_mode", "_shapes")
+    __slots__ = ("_keys", "_max_length", "_mode", "_shaper")
 
     def __init__(self, mode: str, redact_keys: Sequence[str] = (), max_length: int = 1000) -> None:
         """Check and keep the settings.
@@ -236,7 +226,7 @@ class DocumentRenderer:
         self._mode = mode
         self._max_length = max_length
         self._keys = KeyTable(_matcher([*DEFAULT_REDACT_KEYS, *filter(None, extra)]))
-        self._shapes: dict[Any, str] = {}
+        self._shaper = Shaper(self._keys)
 
     def command(self, command_name: str, command: Mapping[str, Any]) -> tuple[str | None, str]:
         """Render a command for the ``command`` and ``command_shape`` fields.
@@ -254,15 +244,15 @@ class DocumentRenderer:
         try:
             name = command_name.lower()
             if name in SENSITIVE_COMMANDS or (name in _HELLO and is_sensitive(name, command)):
-                return (None if mode == "none" else "{}"), self._fingerprint(command_name)
-            signed, text = shape(name, command, self._keys, self._max_length, mode == "shape")
-            key = (command_name, _collection(name, command) or "", signed)
-            fingerprint = self._shapes.get(key) or self._fingerprint(key)
+                return (None if mode == "none" else "{}"), self._shaper.name_only(command_name)
+            text, fingerprint = self._shaper.shape(
+                command_name, command, self._max_length, mode == "shape"
+            )
+            if text is not None:
+                return self._cut(text.decode("utf-8", "surrogatepass")), fingerprint
             if mode == "none":
                 return None, fingerprint
-            if text is None:
-                return self._cut(render(command, self._max_length, self._keys)), fingerprint
-            return self._cut(text.decode("utf-8", "surrogatepass")), fingerprint
+            return self._cut(render(command, self._max_length, self._keys)), fingerprint
         except Exception:  # an unreadable command is logged as such, never raised
             try:
                 return (None if mode == "none" else self._cut(placeholder(command))), _NO_SHAPE
@@ -332,19 +322,6 @@ class DocumentRenderer:
                 # Lone surrogates would make the record itself unwritable as UTF-8.
                 text = text.encode("utf-8", "backslashreplace").decode()
         return text[:limit] + "..." if len(text) > limit else text
-
-    def _fingerprint(self, key: str | tuple[str, str, bytes]) -> str:
-        """The fingerprint of a command name alone, or of (name, collection, signed shape)."""
-        found = self._shapes.get(key)
-        if found is None:
-            if isinstance(key, str):
-                found = digest(key.encode("utf-8", "surrogatepass"))
-            else:
-                found = digest(fingerprint_input(*key))
-            # Bounded: most applications have a few hundred shapes, not an endless stream.
-            if len(self._shapes) < _CACHE_SIZE and len(key[-1]) < 4096:
-                self._shapes[key] = found
-        return found
 
 
 class RedactDocuments:

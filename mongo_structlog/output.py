@@ -174,10 +174,11 @@ class _FileSink:
         try:
             if fd is None:
                 raise OSError(f"{self._path} is closed")
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            written = os.write(fd, data)
+            if written < len(data):  # a short write (a signal, a full disk): finish it
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(fd, view) :]
         except Exception as exc:
             sink_failed(self._path, exc)
 
