@@ -27,7 +27,7 @@ from mockupdb import MockupDB
 from pymongo import MongoClient, monitoring
 
 import mongo_structlog
-from mongo_structlog import output
+from mongo_structlog import sinks
 
 from . import factory
 from .servers import named
@@ -233,7 +233,7 @@ def test_a_discarded_listener_set_writes_what_it_queued_and_ends_its_thread(
 def test_flush_gives_up_on_a_stuck_sink_instead_of_hanging(
     sink: GatedHandler, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(output, "_STALL_SECONDS", 0.1)
+    monkeypatch.setattr(sinks, "_STALL_SECONDS", 0.1)
     command, *_ = mongo_structlog.listeners(output="stdlib", queue_size=100)
     publish(command, 1)
     publish(command, 2)
@@ -247,7 +247,7 @@ def test_flush_gives_up_on_a_stuck_sink_instead_of_hanging(
 def test_flush_gives_up_on_a_stuck_sink_even_with_a_full_queue(
     sink: GatedHandler, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(output, "_STALL_SECONDS", 0.1)
+    monkeypatch.setattr(sinks, "_STALL_SECONDS", 0.1)
     command, *_ = mongo_structlog.listeners(output="stdlib", queue_size=1)
     publish(command, 1)
     assert sink.entered.wait(10)  # the sink holds record 1 ...
@@ -314,14 +314,14 @@ _STUCK_SINK_SCRIPT = """
 import fcntl, os, sys
 sys.path.insert(0, {repo!r})
 import mongo_structlog
-from mongo_structlog import output
+from mongo_structlog import sinks
 from tests import factory
 
 fifo = sys.argv[1]
 os.mkfifo(fifo)
 reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
 fcntl.fcntl(reader, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
-output._STALL_SECONDS = 0.2
+sinks._STALL_SECONDS = 0.2
 command, *_ = mongo_structlog.listeners(output=fifo, queue_size=1000)
 for rid in range(1, 201):
     command.started(factory.command_started(request_id=rid, operation_id=rid))
