@@ -103,11 +103,19 @@ class Pipeline:
 
     def emit(self, method: str, event: str, fields: dict[str, Any]) -> None:
         """Log one record now at level ``method`` (``fields`` may carry its own ``timestamp``)."""
-        timestamp = fields.pop("timestamp", None) or rfc3339_now()
-        record = {"timestamp": timestamp, "level": method, "event": event}
+        record = self.header(method, event, fields.pop("timestamp", None))
+        record.update(fields)
+        self.write(method, event, record)
+
+    def header(self, method: str, event: str, timestamp: str | None = None) -> dict[str, Any]:
+        """A new record's first keys: ``timestamp``, ``level``, ``event`` (and ``topology_id``)."""
+        record = {"timestamp": timestamp or rfc3339_now(), "level": method, "event": event}
         if self.per_client and self.topology_id is not None:
             record["topology_id"] = self.topology_id
-        record.update(fields)
+        return record
+
+    def write(self, method: str, event: str, record: dict[str, Any]) -> None:
+        """Hand a complete record (from :meth:`header`) to the output and count it."""
         self._log_record(method, record)
         STATS.emitted(event)
 
@@ -189,13 +197,15 @@ class Pipeline:
             fields["sample_rate"] = self.command_rate
         return fields
 
-    def _command_fields(self, event: Any, started: Any | None) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "request_id": event.request_id,
-            "operation_id": event.operation_id,
-            "command_name": event.command_name,
-            "database_name": event.database_name,
-        }
+    def _command_fields(
+        self, event: Any, started: Any | None, fields: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if fields is None:
+            fields = {}
+        fields["request_id"] = event.request_id
+        fields["operation_id"] = event.operation_id
+        fields["command_name"] = event.command_name
+        fields["database_name"] = event.database_name
         if started is not None:
             collection = collection_of(started.command_name, started.command)
             if collection is not None:
@@ -267,7 +277,7 @@ class Pipeline:
             # Without the started event a hello may have carried speculativeAuthenticate.
             lowered = event.command_name.lower()
             sensitive = is_sensitive(lowered, None) or lowered in ("hello", "ismaster")
-        fields = self._command_fields(event, started)
+        fields = self._command_fields(event, started, self.header(method, name))
         fields["duration_micros"] = duration
         if started is not None:
             if rendered is None:
@@ -287,7 +297,7 @@ class Pipeline:
         fields["slow"] = slow
         if not (failed or slow) and self.command_rate < 1.0:
             fields["sample_rate"] = self.command_rate
-        self.emit(method, name, fields)
+        self.write(method, name, fields)
         self._written += 1
         if self._written & 0x3F == 0 and self.summary_on:
             # Drops may have stopped; every 64th written record is a chance to report them.

@@ -512,6 +512,7 @@ def test_every_listener_method_survives_a_failing_pipeline(
         raise RuntimeError(f"cannot emit {event}")
 
     monkeypatch.setattr(pipeline, "emit", emit)
+    monkeypatch.setattr(pipeline, "write", emit)  # completions build their record in place
     call_all(listener_set)  # raises nothing
     # Every call fails except topology.opened, which only learns the id before emitting
     # (and then fails too): 29 calls, 29 errors.
