@@ -267,12 +267,8 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
         Also leaves the connection number for this thread's or task's command records.
         """
         p = self.pipeline
-        if p.command_on:
-            try:
-                CHECKED_OUT.set((event.address, event.connection_id))
-            except Exception as exc:
-                p.internal_error("connection checked_out", exc)
-                return
+        if p.command_on and type(event) is monitoring.ConnectionCheckedOutEvent:
+            CHECKED_OUT.set(event)
         if p.pool_chatter_on:
             self._chatter("mongodb.connection.checked_out", event)
 

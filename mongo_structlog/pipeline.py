@@ -27,13 +27,11 @@ __all__ = ["Pipeline"]
 _DEBUG, _INFO, _WARNING, _ERROR = (LEVELS[name] for name in ("debug", "info", "warning", "error"))
 _SUCCEEDED = "mongodb.command.succeeded"
 
-#: The connection this thread or task last checked out, as ``(address, connection_id)``.
+#: The ``ConnectionCheckedOutEvent`` of the connection this thread or task last checked out.
 #: PyMongo's command events name only the server, so the pool listener leaves the
 #: driver's connection number here for the command records that follow on the same
 #: thread or task.
-CHECKED_OUT: ContextVar[tuple[Any, int] | None] = ContextVar(
-    "mongo_structlog_checked_out", default=None
-)
+CHECKED_OUT: ContextVar[Any] = ContextVar("mongo_structlog_checked_out", default=None)
 
 # Correlation entries: a command dropped by sampling is remembered as its started event
 # alone (nothing built, no clock read); a kept one as (started event, rendered command or
@@ -96,6 +94,7 @@ class Pipeline:
         )
         self.suppressed = Suppressed(settings.summary_interval_ms / 1000.0, time.monotonic())
         self._succeeded_out = self.suppressed.counter(_SUCCEEDED)
+        self._stats_succeeded_out = STATS.dropped_counter(_SUCCEEDED)
         self._written = 0
         self.closed = False
 
@@ -213,8 +212,8 @@ class Pipeline:
         address = event.connection_id
         fields.update(ev.address_fields(address))
         checked_out = CHECKED_OUT.get()
-        if checked_out is not None and checked_out[0] == address:
-            fields["connection_id"] = checked_out[1]
+        if checked_out is not None and checked_out.address == address:
+            fields["connection_id"] = checked_out.connection_id
         server_connection_id = event.server_connection_id
         if server_connection_id is not None:
             fields["server_connection_id"] = server_connection_id
@@ -240,7 +239,7 @@ class Pipeline:
         ):
             # The hot path of sampling, inlined: count the drop, and now and then look
             # at the clock for the summary record.
-            STATS.dropped(_SUCCEEDED)
+            next(self._stats_succeeded_out)
             next(self._succeeded_out)
             suppressed = self.suppressed
             suppressed.countdown -= 1

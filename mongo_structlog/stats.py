@@ -35,7 +35,6 @@ class Stats:
         with self._lock:
             self._emitted: dict[str, Iterator[int]] = {}
             self._dropped: dict[str, Iterator[int]] = {}
-            self._undropped: dict[str, int] = {}
             self._counters: dict[str, int] = {
                 "evicted": 0,
                 "internal_errors": 0,
@@ -61,10 +60,15 @@ class Stats:
             counter = self._dropped.setdefault(event, itertools.count(1))
         next(counter)
 
-    def undropped(self, event: str) -> None:
-        """Take back one drop of ``event``: a record dropped at first was written after all."""
-        with self._lock:
-            self._undropped[event] = self._undropped.get(event, 0) + 1
+    def dropped_counter(self, event: str) -> Iterator[int]:
+        """The counter :meth:`dropped` advances for ``event``, for a hot path to keep.
+
+        ``next()`` on it counts one drop. Valid until :meth:`clear`.
+        """
+        counter = self._dropped.get(event)
+        if counter is None:
+            counter = self._dropped.setdefault(event, itertools.count(1))
+        return counter
 
     def add(self, counter: str, count: int = 1) -> None:
         """Add to one of ``evicted``, ``internal_errors``, ``sink_errors``, ``queue_dropped``."""
@@ -99,10 +103,9 @@ class Stats:
         """
         with self._lock:
             emitted = {event: _value(c) - 1 for event, c in list(self._emitted.items())}
-            dropped = {
-                event: _value(c) - 1 - self._undropped.get(event, 0)
-                for event, c in list(self._dropped.items())
-            }
+            dropped = {event: _value(c) - 1 for event, c in list(self._dropped.items())}
+            # A hot path may hold a counter it has not advanced yet: no zero entries.
+            dropped = {event: count for event, count in dropped.items() if count}
             counters = dict(self._counters)
         return {
             "emitted": emitted,
