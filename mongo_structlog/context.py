@@ -103,14 +103,28 @@ def trace_processor() -> Any | None:
     """
     try:
         trace = importlib.import_module("opentelemetry.trace")
+        context = importlib.import_module("opentelemetry.context")
     except ImportError:
         return None
+    get_current = context.get_current
+    # The key under which the API keeps the active span: reading it straight from the
+    # current context skips get_current_span()'s INVALID_SPAN detour on every record
+    # made outside a span. Private, so fall back to the public call if it moves.
+    span_key = getattr(
+        importlib.import_module("opentelemetry.trace.propagation"), "_SPAN_KEY", None
+    )
     get_current_span = trace.get_current_span
 
     def add_trace_context(
         logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        span_context = get_current_span().get_span_context()
+        if span_key is not None:
+            span = get_current().get(span_key)
+            if span is None:
+                return event_dict
+        else:  # pragma: no cover - an opentelemetry-api without the private key
+            span = get_current_span()
+        span_context = span.get_span_context()
         if span_context.is_valid and not _from_background(event_dict):
             event_dict.setdefault("trace_id", format(span_context.trace_id, "032x"))
             event_dict.setdefault("span_id", format(span_context.span_id, "016x"))
