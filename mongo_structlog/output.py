@@ -33,25 +33,31 @@ __all__ = [
 
 Processor = Callable[[Any, str, MutableMapping[str, Any]], Any]
 
-_second = -1
-_prefix = ""
+# (second, "YYYY-MM-DDTHH:MM:SS.") of the last record: the date part changes once a second.
+_cached: tuple[int, str] = (-1, "")
 
 
 def rfc3339_now(now: float | None = None) -> str:
     """The current UTC time as RFC 3339 with microseconds, e.g. ``2026-11-25T08:00:00.123456Z``.
 
-    The date part is cached per second, so this is cheaper than ``datetime.isoformat``.
+    The date part is cached per second, so this is cheaper than ``datetime.isoformat``;
+    without ``now`` the clock is read in integer nanoseconds (no float rounding).
+
+    Args:
+        now: Seconds since the epoch to format instead of the current time.
     """
-    global _second, _prefix
+    global _cached
     if now is None:
-        now = time.time()
-    second = int(now)
-    prefix = _prefix
-    if second != _second:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _prefix, _second = prefix, second
-    micros = int((now - second) * 1_000_000)
-    return f"{prefix}.{micros:06d}Z"
+        second, nanos = divmod(time.time_ns(), 1_000_000_000)
+        micros = nanos // 1000
+    else:
+        second = int(now)
+        micros = int((now - second) * 1_000_000)
+    cached = _cached
+    if cached[0] != second:
+        cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+        _cached = cached
+    return "%s%06dZ" % (cached[1], micros)  # noqa: UP031  # measurably faster than an f-string
 
 
 class RecordLogger(structlog.BoundLoggerBase):
