@@ -1,4 +1,4 @@
-"""Cost per command of rendering command documents, next to deepcopy + json_util.
+"""Cost per command of rendering command and reply documents, next to deepcopy + json_util.
 
 Run it as ``python benchmarks/bench_documents.py``; it prints a Markdown table. A top-level
 runner can call :func:`run` instead and get the rows.
@@ -96,6 +96,21 @@ COMMANDS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+REPLIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "find reply": (
+        "find",
+        {
+            "cursor": {
+                "id": Int64(0),
+                "ns": "shop.customers",
+                "firstBatch": [_customer(i) for i in range(2)],
+            },
+            "ok": 1.0,
+        },
+    ),
+}
+
+
 def _copy_and_dump(command: dict[str, Any]) -> str:
     """What a listener without this module would do: copy the live document, then dump it."""
     return json_util.dumps(copy.deepcopy(command))
@@ -108,11 +123,12 @@ def _median_us(call: Callable[[], object], repeat: int = 7) -> float:
 
 
 def run() -> list[dict[str, Any]]:
-    """Time every command in every mode, and the deepcopy + json_util baseline.
+    """Time every command and reply in every mode, and the deepcopy + json_util baseline.
 
     Returns:
-        One row per (command, mode): ``command``, ``mode``, ``us`` (median µs per command),
-        ``baseline_us`` and ``ratio`` (``us / baseline_us``).
+        One row per (command or reply, mode): ``command``, ``mode``, ``us`` (median µs per
+        document), ``baseline_us`` and ``ratio`` (``us / baseline_us``). A reply in modes
+        ``shape`` and ``none`` is its summary of counters.
     """
     from mongo_structlog.documents import MODES, DocumentRenderer
 
@@ -132,6 +148,12 @@ def run() -> list[dict[str, Any]]:
                     "ratio": cost / baseline,
                 }
             )
+    for label, (name, reply) in REPLIES.items():
+        baseline = _median_us(partial(_copy_and_dump, reply))
+        for mode, renderer in renderers.items():
+            cost = _median_us(partial(renderer.reply, name, reply, False))
+            row = {"command": label, "mode": mode, "us": cost, "baseline_us": baseline}
+            rows.append({**row, "ratio": cost / baseline})
     return rows
 
 

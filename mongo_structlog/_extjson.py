@@ -32,10 +32,9 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-
 from bson.binary import Binary
 from bson.code import Code
 from bson.datetime_ms import DatetimeMS
@@ -50,6 +49,9 @@ from bson.regex import Regex
 from bson.son import SON
 from bson.timestamp import Timestamp
 
+if TYPE_CHECKING:
+    from ._scrub import KeyTable
+
 __all__ = [
     "MAPPING_TYPES",
     "MAX_DEPTH",
@@ -57,7 +59,6 @@ __all__ = [
     "REDACTED_JSON",
     "SCALAR_TYPES",
     "KeyInfo",
-    "KeyTable",
     "encode",
     "json_string",
     "placeholder",
@@ -77,44 +78,6 @@ MAPPING_TYPES: frozenset[type] = frozenset({dict, SON, RawBSONDocument})
 # encode_basestring keeps non-ASCII characters as they are, which is shorter and easier to
 # read in logs than json_util's \u escapes, and it returns a str (orjson returns bytes).
 json_string: Callable[[str], str] = json.encoder.encode_basestring
-
-_CACHE_SIZE = 10_000
-
-
-class KeyTable(dict[Any, KeyInfo]):
-    """Field name -> :data:`KeyInfo`, decided once per name and remembered (up to 10,000).
-
-    ``safe`` holds the remembered field names that are plain ``str`` and not redacted: the
-    fast paths test a name against it in one step and ask :meth:`lookup` only on a miss.
-    """
-
-    __slots__ = ("redacts", "safe")
-
-    def __init__(self, redacts: Callable[[str], bool]) -> None:
-        """Start empty.
-
-        Args:
-            redacts: Tells whether a field name's value is redacted.
-        """
-        super().__init__()
-        self.redacts = redacts
-        self.safe: set[str] = set()
-
-    def __missing__(self, key: Any) -> KeyInfo:
-        name = key if type(key) is str else str(key)
-        redacted = self.redacts(name)
-        field = json_string(name) + ":"
-        info = (redacted, field, field + (REDACTED_JSON if redacted else '"?"'))
-        # Bounded: documents keyed by user ids would otherwise grow it for ever.
-        if len(self) < _CACHE_SIZE:
-            self[key] = info
-            if not redacted and type(key) is str:
-                self.safe.add(key)
-        return info
-
-    def lookup(self, key: Any) -> tuple[str, bool]:
-        """Return the ``str`` a field name renders as, and whether its value is redacted."""
-        return (key if type(key) is str else str(key)), self[key][0]
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 _MAX_UTC_MS = calendar.timegm(datetime.datetime.max.timetuple()) * 1000 + 999
@@ -330,10 +293,9 @@ class _Declined(Exception):
 
 def _fast_value(value: Any, depth: int, walk: list[Any]) -> Any:
     kind = type(value)
-    if kind is list or kind is tuple:
-        return _fast_array(value, depth, walk)
-    if kind in MAPPING_TYPES:
-        return _fast_doc(value, depth, walk)
+    convert = _CONVERT.get(kind)
+    if convert is not None:
+        return convert(value, depth, walk)
     if kind is float and (1e-4 <= abs(value) < 1e16 or value == 0):
         return value
     # Any other type: its exact text, within the budget (a prefix longer than the limit will
@@ -347,11 +309,14 @@ def _fast_doc(value: Any, depth: int, walk: list[Any]) -> dict[str, Any]:
     walk[0] -= size
     if walk[0] < 0 or depth > _FAST_DEPTH:
         raise _Declined
-    safe, limit = walk[1], walk[3]
+    safe, secret, limit = walk[1], walk[2].secret, walk[3]
     odd = False
     out: dict[str, Any] = {}
     for key, item in value.items():
         if key not in safe:
+            if key in secret:
+                out[key] = REDACTED
+                continue
             odd = odd or type(key) is not str
             key, redacted = walk[2].lookup(key)  # noqa: PLW2901
             if redacted:
@@ -372,22 +337,38 @@ def _fast_doc(value: Any, depth: int, walk: list[Any]) -> dict[str, Any]:
 
 
 def _fast_array(value: Any, depth: int, walk: list[Any]) -> list[Any]:
-    walk[0] -= len(value)
+    size = len(value)
+    walk[0] -= size
     if walk[0] < 0 or depth > _FAST_DEPTH:
         raise _Declined
     limit = walk[3]
     out: list[Any] = []
+    written = 0
     for item in value:
         kind = type(item)
         if kind is str:
             out.append(item if len(item) <= limit else item[:limit])
         elif kind in _NATIVE:
             out.append(item)
-        elif kind is dict:
-            out.append(_fast_doc(item, depth + 1, walk))
         else:
-            out.append(_fast_value(item, depth + 1, walk))
+            element = (_fast_doc if kind is dict else _fast_value)(item, depth + 1, walk)
+            out.append(element)
+            if size > 1:
+                # An insert of many documents: stop once the cut is sure to fall in this array.
+                data = orjson.dumps(element)
+                written += len(data) if data.isascii() else len(data.decode())
+                if written > limit:
+                    break
     return out
+
+
+_CONVERT: dict[type, Callable[[Any, int, list[Any]], Any]] = {
+    list: _fast_array,
+    tuple: _fast_array,
+    **dict.fromkeys(MAPPING_TYPES, _fast_doc),
+    ObjectId: lambda v, d, w: {"$oid": v.binary.hex()},
+    Timestamp: lambda v, d, w: {"$timestamp": {"t": v.time, "i": v.inc}},
+}
 
 
 def render(value: Any, limit: int, keys: KeyTable) -> str:

@@ -7,9 +7,9 @@ dashboards group on it, so change nothing here that changes the text of a shape.
 ``docs/redaction.md`` says, from the user's side, what a shape keeps.
 
 This is the hot path of every logged command: walkers take ``(value, depth, walk)``, where
-``walk`` is a list (items left, key names, key table, longest kept string, member actions)
-rather than an object because one is made per command, and scalars are answered in their
-parent's loop rather than by a call.
+``walk`` is a small list (see ``Walk``) rather than an object because one is made per
+command, scalars are answered in their parent's loop rather than by a call, and what to do
+with a member name is decided once per name.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from typing import Any
 
 import orjson
 
-from ._extjson import MAPPING_TYPES, MAX_DEPTH, REDACTED, SCALAR_TYPES, KeyTable
+from ._extjson import MAPPING_TYPES, MAX_DEPTH, REDACTED, SCALAR_TYPES
+from ._scrub import KeyTable
 
-__all__ = ["NOT_COLLECTION", "SHAPE_LIMIT", "Shaper", "collection", "digest", "dumps"]
+__all__ = ["SHAPE_LIMIT", "Shaper", "collection", "digest"]
 
 # Commands whose first value names a user or a role, not a collection: the drivers'
 # security-sensitive commands (documents.SENSITIVE_COMMANDS) and user and role management.
-NOT_COLLECTION = frozenset(
+_NOT_COLLECTION = frozenset(
     {
         *("authenticate", "saslstart", "saslcontinue", "getnonce", "createuser", "updateuser"),
         *("copydbgetnonce", "copydbsaslstart", "copydb", "dropuser", "usersinfo"),
@@ -57,6 +58,7 @@ _TOO_LARGE = {"$unrenderable": "too large"}
 _MAX_ITEMS = 20_000
 _CACHE_SIZE = 10_000
 _FIELD_PATH = re.compile(r"\$\$?[^\W\d][\w.-]{0,254}\Z")
+_TARGETS_ELSEWHERE = frozenset({"getmore", "explain"})
 _LSID = {"id": _Q}
 _CLUSTER_TIME = {"clusterTime": _Q, "signature": REDACTED}
 
@@ -121,7 +123,9 @@ def _doc(value: Any, depth: int, walk: Walk) -> Any:
     return out
 
 
-def _members(value: Any, depth: int, walk: Walk, default: Walker, table: Mapping[str, Walker]) -> Any:
+def _members(
+    value: Any, depth: int, walk: Walk, default: Walker, table: Mapping[str, Walker]
+) -> Any:
     if depth > MAX_DEPTH:
         return _TOO_DEEP
     walk[0] -= len(value)
@@ -165,7 +169,7 @@ def _elements(value: Any, depth: int, walk: Walk, walker: Walker, distinct: bool
             continue
         left = walk[0]
         shaped = walker(item, depth + 1, walk)
-        text = shaped if type(shaped) is str else dumps(shaped)
+        text = shaped if type(shaped) is str else _dumps(shaped)
         if text in seen:
             walk[0] = left  # a shape shown already costs nothing more
         else:
@@ -254,7 +258,8 @@ _STAGES: dict[str, Walker] = {
     "$out": _Spec({"db": _keep, "coll": _keep}, keep_str=True),
     "$merge": _Spec(
         {
-            **{"into": _keep, "on": _keep, "whenNotMatched": _keep, "let": _expr},
+            **dict.fromkeys(("into", "on", "whenNotMatched"), _keep),
+            "let": _expr,
             "whenMatched": _keep_or_pipeline,
         },
         keep_str=True,
@@ -273,23 +278,26 @@ _COMMAND: dict[str, Walker] = {
     "nsInfo": _Spec({"ns": _keep}),
 }
 
-# What to do with a command's member (its first one aside), decided once per name.
-_PLAIN, _REDACT, _WALK, _COLLECTION, _ODD_NAME = range(5)  # signed: the fingerprint reads them
+# What to do with a command's member (its first one aside), decided once per name: the
+# fingerprint reads the first three kinds; it does not read bookkeeping.
+_PLAIN, _REDACT, _OTHER = range(3)
 _BOOKKEEPING, _SECRET, _KEPT, _LSID_MEMBER, _CLUSTER_TIME_MEMBER = range(8, 13)
 
 
 def _action(key: Any, walk: Walk) -> int:
     if type(key) is not str:
-        return _ODD_NAME
-    redacted = walk[2][key][0]
+        return _OTHER
+    keys = walk[2]
+    redacted = keys[key][0]
     if key in _UNSHAPED:
         action = _KEPT if _COMMAND.get(key) is _keep else _BOOKKEEPING
-        action = _LSID_MEMBER if key == "lsid" else action
-        action = _CLUSTER_TIME_MEMBER if key == "$clusterTime" else action
+        if key == "lsid" and not keys["id"][0]:
+            action = _LSID_MEMBER
+        if key == "$clusterTime" and keys["signature"][0] and not keys["clusterTime"][0]:
+            action = _CLUSTER_TIME_MEMBER
         action = _SECRET if redacted else action
     else:
-        action = _WALK if key in _COMMAND else _PLAIN
-        action = _COLLECTION if key == "collection" else action
+        action = _OTHER if key in _COMMAND or key == "collection" else _PLAIN
         action = _REDACT if redacted else action
     if len(walk[4]) < _CACHE_SIZE:
         walk[4][key] = action
@@ -297,9 +305,7 @@ def _action(key: Any, walk: Walk) -> int:
 
 
 def _target(name: str, value: Any, depth: int, walk: Walk) -> Any:
-    """Shape of a command's first value: its collection, ``1``/``true``, or what it explains."""
-    if type(value) is str:
-        return _keep(value, depth, walk) if name not in NOT_COLLECTION else _Q
+    """Shape of a command's first value when not a string: ``1``/``true``, or what it explains."""
     if value is True or (type(value) is int and value == 1):
         return value
     if _kind(value) == _DOC and depth <= MAX_DEPTH:
@@ -309,23 +315,24 @@ def _target(name: str, value: Any, depth: int, walk: Walk) -> Any:
 
 
 def _bookkeeping(action: int, key: str, value: Any, depth: int, walk: Walk) -> Any:
-    """Shape of a bookkeeping member; a session id and a cluster time are known at a glance."""
+    """Shape of a bookkeeping member: a session id and a cluster time are known at a glance."""
     if action == _SECRET:
         return REDACTED
-    if type(value) in _LEAVES:
+    kind = type(value)
+    if kind in _LEAVES:
         return _keep(value, depth, walk) if action == _KEPT else _Q
-    if action == _LSID_MEMBER and type(value) is dict and len(value) == 1 and "id" in walk[1]:
+    if kind is dict and action == _LSID_MEMBER and len(value) == 1:
         if type(value.get("id", value)) in _LEAVES:
             return _LSID
-    elif action == _CLUSTER_TIME_MEMBER and type(value) is dict and len(value) == 2:
-        if (
-            next(iter(value)) == "clusterTime"
-            and "signature" in value
-            and "clusterTime" in walk[1]
-            and walk[2]["signature"][0]
-            and type(value["clusterTime"]) in _LEAVES
-        ):
-            return _CLUSTER_TIME
+    elif (
+        kind is dict
+        and action == _CLUSTER_TIME_MEMBER
+        and len(value) == 2
+        and type(value.get("clusterTime", value)) in _LEAVES
+        and "signature" in value
+        and next(iter(value)) == "clusterTime"
+    ):
+        return _CLUSTER_TIME
     left = walk[0]
     shaped = _COMMAND.get(key, _value)(value, depth, walk)
     walk[0] = left  # not read by the fingerprint: nor part of what bounds it
@@ -337,17 +344,21 @@ def _command(name: str, command: Mapping[str, Any], depth: int, walk: Walk, whol
     walk[0] -= len(command)
     if walk[0] < 0:
         return _TOO_LARGE
-    actions = walk[4]
+    actions, safe, limit = walk[4], walk[1], walk[3]
     out: dict[str, Any] = {}
     items = iter(command.items())
     for key, item in items:  # the first member names the command's target
         if whole or key not in _UNSHAPED:
-            name_, redacted = walk[2].lookup(key)
             left = walk[0]
+            name_, redacted = key, False
+            if key not in safe:
+                name_, redacted = walk[2].lookup(key)
+                walk[6] = walk[6] or type(key) is not str
             if redacted:
                 out[name_] = REDACTED
             elif type(item) is str:
-                out[name_] = _Q if name in NOT_COLLECTION else _keep(item, depth + 1, walk)
+                kept = name not in _NOT_COLLECTION
+                out[name_] = (item if len(item) <= limit else item[:limit]) if kept else _Q
             else:
                 out[name_] = _target(name, item, depth + 1, walk)
             if key in _UNSHAPED:
@@ -367,46 +378,44 @@ def _command(name: str, command: Mapping[str, Any], depth: int, walk: Walk, whol
             else:
                 out[key] = _value(item, depth + 1, walk)
         elif action >= _BOOKKEEPING:
-            if whole:
+            if not whole:
+                continue
+            if action == _KEPT and type(item) is str and len(item) <= limit:
+                out[key] = item  # the database name
+            else:
                 out[key] = _bookkeeping(action, key, item, depth + 1, walk)
         elif action == _REDACT:
             out[key] = REDACTED
-        elif action == _ODD_NAME:
-            _odd_member(name, key, item, depth, walk, out, whole)
         else:
-            walker = _keep if name == "getmore" else _value
-            walker = _COMMAND[key] if action == _WALK else walker
-            if walker is not _keep and type(item) in _LEAVES:
-                out[key] = _Q
-            else:
-                out[key] = walker(item, depth + 1, walk)
+            _other(name, key, item, depth + 1, walk, out=out, whole=whole)
     return out
 
 
-def _odd_member(
-    name: str, key: Any, item: Any, depth: int, walk: Walk, out: dict[str, Any], whole: bool
+def _other(
+    name: str, key: Any, item: Any, depth: int, walk: Walk, *, out: dict[str, Any], whole: bool
 ) -> None:
-    """A member whose name is not a plain ``str``: rendered as ``str(name)``, not cached."""
-    unsigned = key in _UNSHAPED
-    walk[6] = 1  # what the fingerprint reads is no longer a function of the text
-    if unsigned and not whole:
-        return
-    name_, redacted = walk[2].lookup(key)
+    """A member with a walker of its own, or whose name is not a ``str``."""
+    name_, unsigned = key, False
+    if type(key) is not str:
+        walk[6] = True  # what the fingerprint reads no longer follows from the text
+        unsigned = key in _UNSHAPED
+        if unsigned and not whole:
+            return
+        name_, redacted = walk[2].lookup(key)
+        if redacted:
+            out[name_] = REDACTED
+            return
     walker = _COMMAND.get(key, _value)
     if key == "collection":
         walker = _keep if name == "getmore" else _value
     left = walk[0]
-    if redacted:
-        out[name_] = REDACTED
-    elif walker is not _keep and type(item) in _LEAVES:
-        out[name_] = _Q
-    else:
-        out[name_] = walker(item, depth + 1, walk)
+    leaf = walker is not _keep and type(item) in _LEAVES
+    out[name_] = _Q if leaf else walker(item, depth, walk)
     if unsigned:
         walk[0] = left
 
 
-def dumps(shape: Any) -> bytes:
+def _dumps(shape: Any) -> bytes:
     """Serialise a shape; lone surrogates (kept for the cut to escape) included."""
     try:
         return orjson.dumps(shape)
@@ -423,7 +432,7 @@ def collection(name: str, command: Mapping[str, Any]) -> str | None:
         value = next(iter(command.values()), None)
         if name == "explain" and isinstance(value, Mapping):
             return collection(str(next(iter(value), "")).lower(), value)
-    return value if type(value) is str and name not in NOT_COLLECTION else None
+    return value if type(value) is str and name not in _NOT_COLLECTION else None
 
 
 class Shaper:
@@ -433,69 +442,76 @@ class Shaper:
     shape) is the same whichever thread works it out first.
     """
 
-    __slots__ = ("_actions", "_keys", "_memo")
+    __slots__ = ("_actions", "_keys", "_limit", "_memo", "_names")
 
-    def __init__(self, keys: KeyTable) -> None:
+    def __init__(self, keys: KeyTable, limit: int) -> None:
         """Start with nothing remembered.
 
         Args:
             keys: The key table, which decides redaction.
+            limit: Characters wanted from a shape's text.
         """
         self._keys = keys
+        # A kept string longer than any text or fingerprint shows is cut: the rest is not read.
+        self._limit = max(limit, SHAPE_LIMIT) + 1
         self._actions: dict[str, int] = {}
-        self._memo: dict[Any, str] = {}
+        self._memo: dict[bytes, tuple[str, str, str]] = {}
+        self._names: dict[str, str] = {}
 
     def shape(
-        self, command_name: str, command: Mapping[str, Any], limit: int, whole: bool
-    ) -> tuple[bytes | None, str]:
+        self, command_name: str, name: str, command: Mapping[str, Any], whole: bool
+    ) -> tuple[str | None, str]:
         """Shape a command and fingerprint it.
 
         Args:
             command_name: The command's name as PyMongo reports it.
+            name: The same, lower case.
             command: The command document; read, never changed.
-            limit: Characters wanted from the shape's text.
             whole: Whether the text of the whole shape is wanted.
 
         Returns:
-            ``(text, fingerprint)``: the shape's JSON (UTF-8; None unless ``whole``), and 16
+            ``(text, fingerprint)``: the shape as JSON (None unless ``whole``), and 16
             lower-case hex digits.
         """
-        name = command_name.lower()
         keys = self._keys
-        walk = [_MAX_ITEMS, keys.safe, keys, max(limit, SHAPE_LIMIT) + 1, self._actions, None, 0]
-        text = dumps(_command(name, command, 0, walk, whole))
-        first = walk[5]
-        if name == "getmore" or name == "explain":
+        walk = [_MAX_ITEMS, keys.safe, keys, self._limit, self._actions, None, False]
+        shaped = _command(name, command, 0, walk, whole)
+        try:
+            data = orjson.dumps(shaped)
+        except TypeError:  # lone surrogates: see _dumps
+            data = _dumps(shaped)
+        first, odd = walk[5], walk[6]
+        if name in _TARGETS_ELSEWHERE:
             target = collection(name, command) or ""
         else:
-            target = first if type(first) is str and name not in NOT_COLLECTION else ""
-        # The text determines what the fingerprint reads (its members less the bookkeeping)
-        # unless a member's name is not a str.
-        odd = walk[6]
-        key = (command_name, target, text)
-        found = None if odd else self._memo.get(key)
-        if found is None:
-            signed = text
+            target = first if type(first) is str and name not in _NOT_COLLECTION else ""
+        # The text says what the fingerprint reads (its members less the bookkeeping) unless
+        # a member's name is not a str.
+        known = self._memo.get(data)
+        if known is not None and known[0] == command_name and known[1] == target and not odd:
+            found = known[2]
+        else:
+            signed = data
             if whole:
-                walk = [_MAX_ITEMS, keys.safe, keys, walk[3], self._actions, None, 0]
-                signed = dumps(_command(name, command, 0, walk, False))
-            found = digest(fingerprint_input(command_name, target, signed))
+                walk = [_MAX_ITEMS, keys.safe, keys, self._limit, self._actions, None, False]
+                signed = _dumps(_command(name, command, 0, walk, False))
+            found = digest(_fingerprint_input(command_name, target, signed))
             # Bounded: most applications have a few hundred shapes, not an endless stream.
-            if not odd and len(self._memo) < _CACHE_SIZE and len(text) < 4096:
-                self._memo[key] = found
-        return (text if whole else None), found
+            if not odd and len(self._memo) < _CACHE_SIZE and len(data) < 4096:
+                self._memo[data] = (command_name, target, found)
+        return (data.decode("utf-8", "surrogatepass") if whole else None), found
 
     def name_only(self, command_name: str) -> str:
         """The fingerprint of a command name alone, as sensitive commands get."""
-        found = self._memo.get(command_name)
+        found = self._names.get(command_name)
         if found is None:
             found = digest(command_name.encode("utf-8", "surrogatepass"))
-            if len(self._memo) < _CACHE_SIZE:
-                self._memo[command_name] = found
+            if len(self._names) < _CACHE_SIZE:
+                self._names[command_name] = found
         return found
 
 
-def fingerprint_input(command_name: str, collection: str, signed: bytes) -> bytes:
+def _fingerprint_input(command_name: str, collection: str, signed: bytes) -> bytes:
     """The bytes a command's fingerprint digests: name, collection and at most 16 KiB of shape.
 
     Args:

@@ -4,22 +4,18 @@ PyMongo hands listeners its live documents, so nothing here writes to them: ever
 reads its input and writes text. :class:`DocumentRenderer` is what the listeners call;
 :class:`RedactDocuments` is the same thing as a structlog processor for your own chains.
 The work is done by three private modules, one concern each: ``_shape`` (shapes and their
-fingerprint), ``_extjson`` (relaxed Extended JSON) and ``_scrub`` (error messages).
+fingerprint), ``_extjson`` (relaxed Extended JSON) and ``_scrub`` (which field names are
+redacted; error messages and replies reduced to what is safe to log).
 ``docs/redaction.md`` describes the rules from the user's side.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import math
-import re
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
-import orjson
-
-from ._extjson import KeyTable, placeholder, render
-from ._scrub import scrub
+from ._extjson import placeholder, render
+from ._scrub import KeyTable, matcher, scrub, summary
 from ._shape import Shaper, collection, digest
 
 __all__ = [
@@ -35,51 +31,18 @@ __all__ = [
 
 SENSITIVE_COMMANDS: frozenset[str] = frozenset(
     {
-        "authenticate",
-        "saslstart",
-        "saslcontinue",
-        "getnonce",
-        "createuser",
-        "updateuser",
-        "copydbgetnonce",
-        "copydbsaslstart",
-        "copydb",
+        *("authenticate", "saslstart", "saslcontinue", "getnonce", "createuser", "updateuser"),
+        *("copydbgetnonce", "copydbsaslstart", "copydb"),
     }
 )
 """The drivers' security-sensitive commands, lower case: logged as ``{}``."""
 
 DEFAULT_REDACT_KEYS: tuple[str, ...] = (
-    "*password*",
-    "*passwd*",
-    "pwd",
-    "pass",
-    "passphrase",
-    "*secret*",
-    "*token*",
-    "*api_key*",
-    "*api-key*",
-    "*apikey*",
-    "authorization",
-    "auth",
-    "credential",
-    "credentials",
-    "cookie",
-    "*private_key*",
-    "privatekey",
-    "ssn",
-    "credit_card",
-    "creditcard",
-    "card_number",
-    "cardnumber",
-    "cc_number",
-    "ccnumber",
-    "cvv",
-    "cvc",
-    "pan",
-    "iban",
-    "signature",
-    "keymaterial",
-    "speculativeauthenticate",
+    *("*password*", "*passwd*", "pwd", "pass", "passphrase", "*secret*", "*token*"),
+    *("*api_key*", "*api-key*", "*apikey*", "authorization", "auth", "credential"),
+    *("credentials", "cookie", "*private_key*", "privatekey", "ssn", "credit_card"),
+    *("creditcard", "card_number", "cardnumber", "cc_number", "ccnumber", "cvv", "cvc"),
+    *("pan", "iban", "signature", "keymaterial", "speculativeauthenticate"),
 )
 """Field names (fnmatch globs, any casing) whose values are always logged as ``REDACTED``."""
 
@@ -93,7 +56,6 @@ _HELLO = frozenset({"hello", "ismaster"})
 _CACHE_SIZE = 10_000
 _NO_SHAPE = digest(b"")
 _GAVE_UP = '{"$unrenderable":"RecursionError"}'
-_MISSING = object()
 
 
 def is_sensitive(command_name: str, command: Mapping[str, Any] | None) -> bool:
@@ -134,61 +96,6 @@ def collection_of(command_name: str, command: Mapping[str, Any]) -> str | None:
         return None
 
 
-def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
-    exact = frozenset(p for p in patterns if not any(c in p for c in "*?["))
-    globs = [fnmatch.translate(p) for p in patterns if p not in exact]
-    glob = re.compile("|".join(globs)).match if globs else None
-
-    def redacts(name: str) -> bool:
-        lowered = name.lower()
-        # A dotted update path ("profile.password") is as secret as any of its parts.
-        for part in {lowered, *lowered.split(".")}:
-            if part in exact or (glob is not None and glob(part)):
-                return True
-        return False
-
-    return redacts
-
-
-def _counter(value: Any) -> int | float | None:
-    kind = type(value)
-    if kind is int:
-        return value
-    if kind is float:
-        if math.isfinite(value):
-            return int(value) if value.is_integer() else value
-        return None
-    if kind is bool or isinstance(value, int):
-        return int(value)
-    return None
-
-
-def _summary(reply: Mapping[str, Any]) -> str:
-    # Five direct look-ups, no walk: a reply's documents may be large and hold data.
-    get = reply.get
-    out: dict[str, int | float] = {}
-    for key in ("ok", "n", "nModified"):
-        value = get(key)
-        if value is not None:
-            number = _counter(value)
-            if number is not None:
-                out[key] = number
-    cursor = get("cursor")
-    if cursor is not None and (type(cursor) is dict or isinstance(cursor, Mapping)):
-        number = _counter(cursor.get("id"))
-        if number is not None:
-            out["cursorId"] = number
-        batch = cursor.get("firstBatch", _MISSING)
-        if batch is _MISSING:
-            batch = cursor.get("nextBatch")
-        if type(batch) is list or isinstance(batch, (list, tuple)):
-            out["batchSize"] = len(batch)
-    errors = get("writeErrors")
-    if errors and isinstance(errors, (list, tuple)):
-        out["writeErrors"] = len(errors)
-    return orjson.dumps(out).decode()
-
-
 class DocumentRenderer:
     """Turns commands, replies and error messages into the text a log record carries.
 
@@ -196,7 +103,7 @@ class DocumentRenderer:
     per-field-name redaction decisions and per-shape fingerprints. No method ever raises.
     """
 
-    __slots__ = ("_keys", "_max_length", "_mode", "_shaper")
+    __slots__ = ("_keys", "_max_length", "_mode", "_sensitive", "_shaper", "_whole")
 
     def __init__(self, mode: str, redact_keys: Sequence[str] = (), max_length: int = 1000) -> None:
         """Check and keep the settings.
@@ -225,8 +132,10 @@ class DocumentRenderer:
             extra.append(key.strip().lower())
         self._mode = mode
         self._max_length = max_length
-        self._keys = KeyTable(_matcher([*DEFAULT_REDACT_KEYS, *filter(None, extra)]))
-        self._shaper = Shaper(self._keys)
+        self._keys = KeyTable(matcher([*DEFAULT_REDACT_KEYS, *filter(None, extra)]))
+        self._shaper = Shaper(self._keys, max_length)
+        self._whole = mode == "shape"
+        self._sensitive: dict[str, bool] = {}
 
     def command(self, command_name: str, command: Mapping[str, Any]) -> tuple[str | None, str]:
         """Render a command for the ``command`` and ``command_shape`` fields.
@@ -245,14 +154,14 @@ class DocumentRenderer:
             name = command_name.lower()
             if name in SENSITIVE_COMMANDS or (name in _HELLO and is_sensitive(name, command)):
                 return (None if mode == "none" else "{}"), self._shaper.name_only(command_name)
-            text, fingerprint = self._shaper.shape(
-                command_name, command, self._max_length, mode == "shape"
-            )
-            if text is not None:
-                return self._cut(text.decode("utf-8", "surrogatepass")), fingerprint
-            if mode == "none":
-                return None, fingerprint
-            return self._cut(render(command, self._max_length, self._keys)), fingerprint
+            text, fingerprint = self._shaper.shape(command_name, name, command, self._whole)
+            if text is None:
+                if mode == "none":
+                    return None, fingerprint
+                text = render(command, self._max_length, self._keys)
+            if len(text) <= self._max_length and text.isascii():
+                return text, fingerprint
+            return self._cut(text), fingerprint
         except Exception:  # an unreadable command is logged as such, never raised
             try:
                 return (None if mode == "none" else self._cut(placeholder(command))), _NO_SHAPE
@@ -273,11 +182,19 @@ class DocumentRenderer:
             ``nModified``, ``cursorId``, ``batchSize`` and the number of ``writeErrors``.
         """
         try:
-            if sensitive or is_sensitive(command_name, None):
+            if sensitive:
+                return "{}"
+            known = self._sensitive.get(command_name)
+            if known is None:
+                known = is_sensitive(command_name, None)
+                if len(self._sensitive) < _CACHE_SIZE:
+                    self._sensitive[command_name] = known
+            if known:
                 return "{}"
             if self._mode == "full":
                 return self._cut(render(reply, self._max_length, self._keys))
-            return self._cut(_summary(reply))
+            text = summary(reply)  # ASCII
+            return text if len(text) <= self._max_length else self._cut(text)
         except Exception:  # an unreadable reply is logged as such, never raised
             try:
                 return self._cut(placeholder(reply))

@@ -1,4 +1,8 @@
-"""The relaxed Extended JSON encoder: json_util's output, a budget, and no exceptions."""
+"""The relaxed Extended JSON encoder: json_util's output, a budget, and no exceptions.
+
+Both ways of writing it are held to the same text: ``encode``, the budgeted walk, and
+``render``, the fast path that copies a document into what orjson serialises in one call.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mongo_structlog._extjson import MAX_DEPTH, KeyInfo, encode, json_string
+from mongo_structlog._extjson import render as fast_render
+from mongo_structlog._scrub import KeyTable
 from mongo_structlog.documents import DEFAULT_REDACT_KEYS
 
 # json_util refuses native UUIDs under its defaults; a client configured with
@@ -64,10 +70,16 @@ class PlainKeys(dict[Any, KeyInfo]):
 
 
 KEYS = PlainKeys()
+FAST_KEYS = KeyTable(lambda name: False)
 
 
 def render(value: Any, budget: int = 10**9) -> str:
     return encode(value, budget, 0, KEYS)
+
+
+def rendered_fast(value: Any, budget: int = 10**9) -> str:
+    """The fast path's text, which must be the budgeted walk's."""
+    return fast_render(value, budget, FAST_KEYS)
 
 
 # -- strategies shared with test_documents ---------------------------------------------------
@@ -146,19 +158,24 @@ def deep_documents(draw: st.DrawFn) -> Any:
 large_arrays = st.tuples(scalars, st.integers(min_value=1000, max_value=5000)).map(
     lambda pair: {"big": [pair[0]] * pair[1], "range": list(range(pair[1]))}
 )
+# Fewer, richer examples: each document holds dozens of values of every type, and one in
+# three is nested more than a hundred levels deep.
+rich_documents = st.one_of(documents, documents, deep_documents())
 
 
 # -- equality with json_util ------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(documents, deep_documents(), large_arrays))
 def test_uncut_text_is_what_json_util_says(doc: dict[str, Any]) -> None:
+    text = render(doc)
+    assert rendered_fast(doc) == text
     try:
         expected = json_util_value(doc)
     except Exception:  # json_util itself cannot say (e.g. a datetime out of range)
         assume(False)
-    assert orjson.loads(render(doc)) == expected
+    assert orjson.loads(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -301,16 +318,16 @@ def test_deep_nesting_under_json_util_limit_is_rendered_whole() -> None:
 # -- the budget -------------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.one_of(documents, large_arrays), st.integers(min_value=-5, max_value=400))
 def test_a_budget_gives_the_exact_prefix_or_the_whole_text(doc: Any, budget: int) -> None:
     whole = render(doc)
-    cut = render(doc, budget)
-    if len(whole) <= budget:
-        assert cut == whole
-    else:
-        assert len(cut) > budget
-        assert cut[: max(budget, 0)] == whole[: max(budget, 0)]
+    for cut in (render(doc, budget), rendered_fast(doc, max(budget, 0))):
+        if len(whole) <= budget:
+            assert cut == whole
+        else:
+            assert len(cut) > budget
+            assert cut[: max(budget, 0)] == whole[: max(budget, 0)]
 
 
 @pytest.mark.parametrize(
@@ -330,3 +347,66 @@ def test_huge_values_are_not_rendered_whole_to_be_cut(value: Any) -> None:
     text = render(value, 1000)
     assert 1000 < len(text) < 1100
     assert text[:1000] == render(value)[:1000]
+
+
+# -- the fast path ----------------------------------------------------------------------------
+
+
+def nested(levels: int) -> Any:
+    """A document this many arrays deep."""
+    value: Any = {"a": 1}
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"deep": nested(40)},
+        {"big": 2**64, "small": -(2**63) - 1},
+        {"surrogate": "x\ud800"},
+        {"\udfff": 1},
+        {1: "one", "1": "also one"},
+        {"code": Code("f()"), "scope": Code("g(x)", {"x": 1}), "text": Text("t")},
+        {"colour": Colour.RED, "ordered": collections.OrderedDict(a=1)},
+        {"raw": RawBSONDocument(bson.encode({"x": [1, {"y": 2}]})), "son": SON([("b", 1)])},
+        {"floats": [0.0, -0.0, 1e-4, 9.5e-5, 1e16, 123.25, float("nan"), float("-inf")]},
+        {"docs": [{"n": i, "s": "x" * 50} for i in range(100)]},
+        {"range": list(range(2000))},
+        {"long": "y" * 5000, "blob": b"z" * 5000},
+    ],
+    ids=[
+        "deep",
+        "beyond-64-bits",
+        "lone-surrogate",
+        "surrogate-name",
+        "colliding-names",
+        "code",
+        "subclasses",
+        "raw-and-son",
+        "floats",
+        "many-documents",
+        "long-array",
+        "long-values",
+    ],
+)
+@pytest.mark.parametrize("budget", [0, 100, 1000, 10**9])
+def test_the_fast_path_writes_what_the_budgeted_walk_writes(doc: Any, budget: int) -> None:
+    whole = render(doc)
+    fast = rendered_fast(doc, budget)
+    if len(whole) <= budget:
+        assert fast == whole
+    else:
+        assert fast[:budget] == whole[:budget]
+        assert len(fast) > budget
+
+
+def test_the_fast_path_redacts_what_the_key_table_says() -> None:
+    keys = KeyTable(lambda name: name in {"token", "pwd"})
+    doc = {"a": {"token": [1, 2], "b": [{"pwd": "x"}]}, "token": "t", "c": (1, "pwd")}
+    expected = (
+        '{"a":{"token":"[REDACTED]","b":[{"pwd":"[REDACTED]"}]},"token":"[REDACTED]","c":[1,"pwd"]}'
+    )
+    assert fast_render(doc, 10**9, keys) == expected
+    assert fast_render(doc, 10**9, keys) == encode(doc, 10**9, 0, keys)
