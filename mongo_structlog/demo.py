@@ -70,7 +70,15 @@ def mock_server() -> Any:
         if name == "count" and not state["hung_up"]:
             state["hung_up"] = True
             return bool(request.hangup())
-        if name in ("ping", "endSessions", "count", "hello", "isMaster", "ismaster"):
+        if name in (
+            "ping",
+            "endSessions",
+            "count",
+            "dropDatabase",
+            "hello",
+            "isMaster",
+            "ismaster",
+        ):
             return bool(request.ok(n=0, **(HELLO if name != "ping" else {})))
         return bool(request.command_err(code=59, errmsg=f"no such command: '{name}'"))
 
