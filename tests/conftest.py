@@ -13,6 +13,7 @@ from pymongo import MongoClient
 import mongo_structlog
 from mongo_structlog.stats import STATS
 
+from .factory import stop_quickly
 from .servers import standalone
 
 
@@ -38,10 +39,13 @@ def log_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server() -> Iterator[MockupDB]:
-    """A standalone mockupdb server answering the handshake, ``ping`` and ``endSessions``."""
+    """A standalone mockupdb server answering the handshake, ``ping`` and ``endSessions``.
+
+    Stopped without mockupdb's one-second wait.
+    """
     srv = standalone()
     yield srv
-    srv.stop()
+    stop_quickly(srv)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from mongo_structlog.listeners import (
 )
 
 from . import factory as f
-from .servers import named, read_records, standalone
+from .servers import named, read_records
 
 MakeClient = Callable[..., MongoClient[dict[str, Any]]]
 SUCCEEDED = "mongodb.command.succeeded"
@@ -29,14 +29,6 @@ SUCCEEDED = "mongodb.command.succeeded"
 @pytest.fixture(autouse=True)
 def _fast_sdam(monkeypatch: pytest.MonkeyPatch) -> None:
     f.speed_up_sdam(monkeypatch)
-
-
-@pytest.fixture
-def server() -> Iterator[MockupDB]:
-    """conftest's standalone server, stopped without mockupdb's one-second wait."""
-    srv = standalone()
-    yield srv
-    f.stop_quickly(srv)
 
 
 def test_listeners_returns_one_listener_of_each_kind_sharing_one_pipeline() -> None:

@@ -30,8 +30,8 @@ from pymongo import AsyncMongoClient, MongoClient
 import mongo_structlog
 from mongo_structlog.context import trace_processor
 
-from .factory import speed_up_sdam, stop_quickly
-from .servers import named, read_records, standalone, wait_for
+from .factory import speed_up_sdam
+from .servers import named, read_records, wait_for
 
 MakeClient = Callable[..., MongoClient[dict[str, Any]]]
 
@@ -45,14 +45,6 @@ def _no_bound_values() -> Iterator[None]:
     structlog.contextvars.clear_contextvars()
     yield
     structlog.contextvars.clear_contextvars()
-
-
-@pytest.fixture
-def server() -> Iterator[MockupDB]:
-    """The shared standalone server, stopped without its one-second wait."""
-    srv = standalone()
-    yield srv
-    stop_quickly(srv)
 
 
 @pytest.fixture

@@ -559,14 +559,6 @@ def _fast_sdam(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[MockupDB]:
-    """conftest's standalone server, stopped without mockupdb's one-second wait."""
-    srv = standalone()
-    yield srv
-    f.stop_quickly(srv)
-
-
-@pytest.fixture
 def own_server() -> Iterator[MockupDB]:
     """A standalone server the test may stop itself."""
     srv = standalone()
