@@ -42,6 +42,8 @@ _LISTENER_CLASSES = (
 def _new_pipeline(settings: Settings, per_client: bool) -> Pipeline:
     pipeline = Pipeline(settings, per_client=per_client)
     _PIPELINES.add(pipeline)
+    # A listeners() set dropped with its client releases its file (or queue thread).
+    weakref.finalize(pipeline, pipeline.output.close)
     return pipeline
 
 

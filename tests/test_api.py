@@ -202,3 +202,24 @@ def test_flush_without_queued_outputs_does_nothing(log_path: Path) -> None:
     mongo_structlog.listeners(output=str(log_path))
     mongo_structlog.flush()
     assert read_records(log_path) == []
+
+
+def test_a_dropped_listener_set_closes_its_file(tmp_path: Path) -> None:
+    import gc
+    import os
+
+    def open_files() -> set[str]:
+        names = set()
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                names.add(os.readlink(f"/proc/self/fd/{fd}"))
+            except FileNotFoundError:  # the descriptor that listed the directory
+                continue
+        return names
+
+    path = tmp_path / "dropped.jsonl"
+    listener_set = mongo_structlog.listeners(output=str(path))
+    assert str(path) in open_files()
+    del listener_set
+    gc.collect()
+    assert str(path) not in open_files()
