@@ -82,8 +82,7 @@ def _swap(pipeline: Pipeline) -> None:
     old = _GLOBAL[0].pipeline
     for listener in _GLOBAL:
         listener.pipeline = pipeline
-    if old is not pipeline:
-        old.output.close()
+    old.output.close()
 
 
 def listeners(**settings: Any) -> list[monitoring._EventListener]:

@@ -243,9 +243,8 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
             except Exception as exc:
                 p.internal_error("connection closed", exc)
                 return
-            if by_error:
-                if p.pool_warning_on:
-                    self._state("warning", "mongodb.connection.closed", event)
+            if by_error:  # pool_warning_on holds: chatter is on only at debug
+                self._state("warning", "mongodb.connection.closed", event)
             elif p.pool_chatter_on:
                 self._chatter("mongodb.connection.closed", event)
 

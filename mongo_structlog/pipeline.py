@@ -96,7 +96,6 @@ class Pipeline:
         self._succeeded_out = self.suppressed.counter(_SUCCEEDED)
         self._stats_succeeded_out = STATS.dropped_counter(_SUCCEEDED)
         self._written = 0
-        self.closed = False
 
     # -- emitting -------------------------------------------------------------------------
 

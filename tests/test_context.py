@@ -440,3 +440,16 @@ def test_async_monitor_records_carry_nothing_from_the_request_that_opened_the_cl
     orders = commands_on(records, "orders")
     assert [r["user_id"] for r in orders] == [42, 42]
     assert all("trace_id" in r for r in orders)
+
+
+def test_every_key_our_records_use_is_a_known_field_mapped_by_ecs(log_path: Path) -> None:
+    """Guards the two lists that must follow every new field: OWN_FIELDS and ECS's mapping."""
+    from mongo_structlog import ecs
+    from mongo_structlog.context import OWN_FIELDS
+    from mongo_structlog.demo import run_demo
+
+    assert run_demo(output=str(log_path), level="debug") == 0
+    used = {key for record in read_records(log_path) for key in record}
+    assert used <= OWN_FIELDS
+    mapped_by_ecs = set(ecs._MONGODB_KEYS) | set(ecs._FIELDS) | set(ecs._CONVERTED)
+    assert not OWN_FIELDS - mapped_by_ecs
