@@ -1,10 +1,13 @@
 """The five PyMongo listener classes: enabled? -> build fields -> log.
 
 PyMongo calls these synchronously, on the application's thread for commands and pool
-activity and on monitor threads for heartbeats and topology changes. Each method first
-checks a precomputed flag (so an event below the configured level costs one attribute
-test), and every method body runs inside the boundary: an internal error is counted in
-``stats()``, reported once on stderr, and never raised into PyMongo.
+activity and on monitor threads for heartbeats and topology changes, so what a method
+costs is the application's latency. Whether a method does anything is decided when its
+pipeline is set (at creation and at every ``configure()``), not per event: a method
+whose events the settings do not log is replaced, on the instance, by :data:`IGNORE`,
+and the command methods are the pipeline's own, so an event PyMongo publishes costs at
+most one Python call. Every method runs inside the boundary: an internal error is
+counted in ``stats()``, reported once on stderr, and never raised into PyMongo.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from . import events as ev
 from .pipeline import CHECKED_OUT, Pipeline
 
 __all__ = [
+    "IGNORE",
     "LoggingCommandListener",
     "LoggingConnectionPoolListener",
     "LoggingHeartbeatListener",
@@ -25,50 +29,74 @@ __all__ = [
     "LoggingTopologyListener",
 ]
 
+#: What a listener method becomes when its events are not logged: a C function of one
+#: argument with no effect, cheaper for PyMongo to call than an empty Python method.
+IGNORE: Callable[[Any], object] = id
+
 
 class _Base:
-    """Holds the :class:`Pipeline`; ``configure()`` swaps it to re-apply settings."""
+    """Holds the :class:`Pipeline`; setting it (``configure()`` swaps it) routes the methods."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
 
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline this listener feeds."""
+        return self._pipeline
+
+    @pipeline.setter
+    def pipeline(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self._route(pipeline)
+
+    def _route(self, p: Pipeline) -> None:
+        raise NotImplementedError
+
+    def _use(self, name: str, enabled: bool, handler: Callable[[Any], Any] | None = None) -> None:
+        """Point method ``name`` at ``handler`` (default: the class's own) or at IGNORE."""
+        if enabled and handler is None:
+            # The class's method, found through the type: a bound method kept on the
+            # instance would make a reference cycle and delay closing a dropped set's file.
+            self.__dict__.pop(name, None)
+        else:
+            setattr(self, name, handler if enabled else IGNORE)  # atomic: old or new is seen
+
 
 class LoggingCommandListener(_Base, monitoring.CommandListener):
-    """``mongodb.command.started`` / ``succeeded`` / ``failed``."""
+    """``mongodb.command.started`` / ``succeeded`` / ``failed``.
+
+    The methods are the pipeline's :meth:`~Pipeline.command_started`,
+    :meth:`~Pipeline.command_succeeded` and :meth:`~Pipeline.command_failed`.
+    """
+
+    def _route(self, p: Pipeline) -> None:
+        self._use("started", p.command_on, p.command_started)
+        self._use("succeeded", p.command_on, p.command_succeeded)
+        self._use("failed", p.command_on, p.command_failed)
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         """Remember the command; log it at ``debug`` when sampled in."""
-        p = self.pipeline
-        if p.command_on:
-            try:
-                p.command_started(event)
-            except Exception as exc:
-                p.internal_error("command started", exc)
+        self._pipeline.command_started(event)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Log the completion (with the command) if kept or slow."""
-        p = self.pipeline
-        if p.command_on:
-            try:
-                p.command_finished(event, failed=False)
-            except Exception as exc:
-                p.internal_error("command succeeded", exc)
+        self._pipeline.command_succeeded(event)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         """Always log a failed command, at ``warning``."""
-        p = self.pipeline
-        if p.command_on:
-            try:
-                p.command_finished(event, failed=True)
-            except Exception as exc:
-                p.internal_error("command failed", exc)
+        self._pipeline.command_failed(event)
 
 
 class LoggingServerListener(_Base, monitoring.ServerListener):
     """``mongodb.server.opening`` / ``description_changed`` / ``closed`` (never sampled)."""
 
+    def _route(self, p: Pipeline) -> None:
+        for name in ("opened", "description_changed", "closed"):
+            self._use(name, p.server_on)
+
     def _log(self, name: str, event: Any) -> None:
-        p = self.pipeline
+        p = self._pipeline
         try:
             fields = {"topology_id": str(event.topology_id)}
             fields.update(ev.address_fields(event.server_address))
@@ -78,31 +106,31 @@ class LoggingServerListener(_Base, monitoring.ServerListener):
 
     def opened(self, event: monitoring.ServerOpeningEvent) -> None:
         """A server was added to the topology."""
-        if self.pipeline.server_on:
-            self._log("mongodb.server.opening", event)
+        self._log("mongodb.server.opening", event)
 
     def description_changed(self, event: monitoring.ServerDescriptionChangedEvent) -> None:
         """A server's type changed (``RSPrimary`` -> ``Unknown``, ...)."""
-        p = self.pipeline
-        if p.server_on:
-            try:
-                p.emit(
-                    "info", "mongodb.server.description_changed", ev.server_changed_fields(event)
-                )
-            except Exception as exc:
-                p.internal_error("server description_changed", exc)
+        p = self._pipeline
+        try:
+            p.emit("info", "mongodb.server.description_changed", ev.server_changed_fields(event))
+        except Exception as exc:
+            p.internal_error("server description_changed", exc)
 
     def closed(self, event: monitoring.ServerClosedEvent) -> None:
         """A server was removed from the topology."""
-        if self.pipeline.server_on:
-            self._log("mongodb.server.closed", event)
+        self._log("mongodb.server.closed", event)
 
 
 class LoggingHeartbeatListener(_Base, monitoring.ServerHeartbeatListener):
     """``mongodb.heartbeat.started`` / ``succeeded`` (debug chatter) / ``failed`` (warning)."""
 
+    def _route(self, p: Pipeline) -> None:
+        self._use("started", p.heartbeat_chatter_on)
+        self._use("succeeded", p.heartbeat_chatter_on)
+        self._use("failed", p.heartbeat_failed_on)
+
     def _chatter(self, name: str, event: Any) -> None:
-        p = self.pipeline
+        p = self._pipeline
         try:
             fields = p.chatter("heartbeat", name, event.connection_id)
             if fields is not None:
@@ -113,32 +141,35 @@ class LoggingHeartbeatListener(_Base, monitoring.ServerHeartbeatListener):
 
     def started(self, event: monitoring.ServerHeartbeatStartedEvent) -> None:
         """A monitor is about to check a server."""
-        if self.pipeline.heartbeat_chatter_on:
-            self._chatter("mongodb.heartbeat.started", event)
+        self._chatter("mongodb.heartbeat.started", event)
 
     def succeeded(self, event: monitoring.ServerHeartbeatSucceededEvent) -> None:
         """A server answered its monitor."""
-        if self.pipeline.heartbeat_chatter_on:
-            self._chatter("mongodb.heartbeat.succeeded", event)
+        self._chatter("mongodb.heartbeat.succeeded", event)
 
     def failed(self, event: monitoring.ServerHeartbeatFailedEvent) -> None:
         """A server did not answer its monitor: always logged, at ``warning``."""
-        p = self.pipeline
-        if p.heartbeat_failed_on:
-            try:
-                fields = ev.heartbeat_fields(event)
-                fields.update(ev.error_fields_from_exception(event.reply, p.renderer.error_message))
-                p.emit("warning", "mongodb.heartbeat.failed", fields)
-            except Exception as exc:
-                p.internal_error("heartbeat failed", exc)
+        p = self._pipeline
+        try:
+            fields = ev.heartbeat_fields(event)
+            fields.update(ev.error_fields_from_exception(event.reply, p.renderer.error_message))
+            p.emit("warning", "mongodb.heartbeat.failed", fields)
+        except Exception as exc:
+            p.internal_error("heartbeat failed", exc)
 
 
 class LoggingTopologyListener(_Base, monitoring.TopologyListener):
     """``mongodb.topology.opened`` / ``description_changed`` / ``closed`` (never sampled)."""
 
+    def _route(self, p: Pipeline) -> None:
+        # A per-client set learns its topology id from the opened event, logged or not.
+        self._use("opened", p.per_client or p.topology_info_on)
+        self._use("description_changed", p.topology_on)
+        self._use("closed", p.topology_info_on)
+
     def opened(self, event: monitoring.TopologyOpenedEvent) -> None:
         """A client's topology opened; a per-client set learns its topology id here."""
-        p = self.pipeline
+        p = self._pipeline
         try:
             if p.per_client:
                 p.topology_id = str(event.topology_id)
@@ -149,34 +180,51 @@ class LoggingTopologyListener(_Base, monitoring.TopologyListener):
 
     def description_changed(self, event: monitoring.TopologyDescriptionChangedEvent) -> None:
         """The topology changed; losing the last writable server logs at ``warning``."""
-        p = self.pipeline
-        if p.topology_on:
-            try:
-                fields = ev.topology_changed_fields(event)
-                # Closing the client resets the topology to Unknown: not an incident.
-                lost_writable = (
-                    fields["had_writable_server"]
-                    and not fields["has_writable_server"]
-                    and fields["new_topology_type"] != "Unknown"
-                )
-                if lost_writable or p.topology_info_on:
-                    method = "warning" if lost_writable else "info"
-                    p.emit(method, "mongodb.topology.description_changed", fields)
-            except Exception as exc:
-                p.internal_error("topology description_changed", exc)
+        p = self._pipeline
+        try:
+            fields = ev.topology_changed_fields(event)
+            # Closing the client resets the topology to Unknown: not an incident.
+            lost_writable = (
+                fields["had_writable_server"]
+                and not fields["has_writable_server"]
+                and fields["new_topology_type"] != "Unknown"
+            )
+            if lost_writable or p.topology_info_on:
+                method = "warning" if lost_writable else "info"
+                p.emit(method, "mongodb.topology.description_changed", fields)
+        except Exception as exc:
+            p.internal_error("topology description_changed", exc)
 
     def closed(self, event: monitoring.TopologyClosedEvent) -> None:
         """A client closed its topology."""
-        p = self.pipeline
-        if p.topology_info_on:
-            try:
-                p.emit("info", "mongodb.topology.closed", {"topology_id": str(event.topology_id)})
-            except Exception as exc:
-                p.internal_error("topology closed", exc)
+        p = self._pipeline
+        try:
+            p.emit("info", "mongodb.topology.closed", {"topology_id": str(event.topology_id)})
+        except Exception as exc:
+            p.internal_error("topology closed", exc)
 
 
 class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
     """Pool and connection events: state changes always, check-out/in chatter at ``debug``."""
+
+    def _route(self, p: Pipeline) -> None:
+        chatter = p.pool_chatter_on
+        for name in ("pool_created", "pool_ready", "pool_closed"):
+            self._use(name, p.pool_info_on)
+        self._use("pool_cleared", p.pool_warning_on)
+        self._use("connection_check_out_failed", p.pool_error_on)
+        self._use("connection_closed", chatter or p.pool_warning_on)
+        for name in (
+            "connection_created",
+            "connection_ready",
+            "connection_check_out_started",
+            "connection_checked_in",
+        ):
+            self._use(name, chatter)
+        # Commands need the connection number; alone, that is one C call per check-out.
+        self._use(
+            "connection_checked_out", chatter or p.command_on, None if chatter else CHECKED_OUT.set
+        )
 
     def _state(
         self,
@@ -185,7 +233,7 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
         event: Any,
         extra: Callable[[Any], dict[str, Any]] | None = None,
     ) -> None:
-        p = self.pipeline
+        p = self._pipeline
         try:
             fields = ev.connection_fields(event)
             if extra is not None:
@@ -195,7 +243,7 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
             p.internal_error(name, exc)
 
     def _chatter(self, name: str, event: Any) -> None:
-        p = self.pipeline
+        p = self._pipeline
         try:
             fields = p.chatter("pool", name, event.address)
             if fields is not None:
@@ -206,72 +254,60 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
 
     def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
         """A server's pool was created (with its options)."""
-        if self.pipeline.pool_info_on:
-            self._state("info", "mongodb.pool.created", event, ev.pool_options_fields)
+        self._state("info", "mongodb.pool.created", event, ev.pool_options_fields)
 
     def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
         """A pool became ready for check-outs."""
-        if self.pipeline.pool_info_on:
-            self._state("info", "mongodb.pool.ready", event)
+        self._state("info", "mongodb.pool.ready", event)
 
     def pool_cleared(self, event: monitoring.PoolClearedEvent) -> None:
         """A pool was cleared (after a network error or a state change): ``warning``."""
-        if self.pipeline.pool_warning_on:
-            self._state("warning", "mongodb.pool.cleared", event, ev.pool_cleared_fields)
+        self._state("warning", "mongodb.pool.cleared", event, ev.pool_cleared_fields)
 
     def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
         """A pool was closed."""
-        if self.pipeline.pool_info_on:
-            self._state("info", "mongodb.pool.closed", event)
+        self._state("info", "mongodb.pool.closed", event)
 
     def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
         """A connection was created (chatter)."""
-        if self.pipeline.pool_chatter_on:
-            self._chatter("mongodb.connection.created", event)
+        self._chatter("mongodb.connection.created", event)
 
     def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
         """A connection finished its handshake (chatter)."""
-        if self.pipeline.pool_chatter_on:
-            self._chatter("mongodb.connection.ready", event)
+        self._chatter("mongodb.connection.ready", event)
 
     def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
         """A connection closed: by error at ``warning`` (never sampled), else chatter."""
-        p = self.pipeline
-        if p.pool_chatter_on or p.pool_warning_on:
-            try:
-                by_error = event.reason == monitoring.ConnectionClosedReason.ERROR
-            except Exception as exc:
-                p.internal_error("connection closed", exc)
-                return
-            if by_error:  # pool_warning_on holds: chatter is on only at debug
-                self._state("warning", "mongodb.connection.closed", event)
-            elif p.pool_chatter_on:
-                self._chatter("mongodb.connection.closed", event)
+        p = self._pipeline
+        try:
+            by_error = event.reason == monitoring.ConnectionClosedReason.ERROR
+        except Exception as exc:
+            p.internal_error("connection closed", exc)
+            return
+        if by_error:  # pool_warning_on holds: chatter is on only at debug
+            self._state("warning", "mongodb.connection.closed", event)
+        elif p.pool_chatter_on:
+            self._chatter("mongodb.connection.closed", event)
 
     def connection_check_out_started(
         self, event: monitoring.ConnectionCheckOutStartedEvent
     ) -> None:
         """A thread asked the pool for a connection (chatter)."""
-        if self.pipeline.pool_chatter_on:
-            self._chatter("mongodb.connection.check_out_started", event)
+        self._chatter("mongodb.connection.check_out_started", event)
 
     def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
         """A check-out failed (timeout, pool closed, connection error): ``error``."""
-        if self.pipeline.pool_error_on:
-            self._state("error", "mongodb.connection.check_out_failed", event)
+        self._state("error", "mongodb.connection.check_out_failed", event)
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
         """A connection was checked out (chatter; ``duration_micros`` is the wait).
 
         Also leaves the connection number for this thread's or task's command records.
         """
-        p = self.pipeline
-        if p.command_on and type(event) is monitoring.ConnectionCheckedOutEvent:
+        if self._pipeline.command_on:
             CHECKED_OUT.set(event)
-        if p.pool_chatter_on:
-            self._chatter("mongodb.connection.checked_out", event)
+        self._chatter("mongodb.connection.checked_out", event)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         """A connection was checked back in (chatter)."""
-        if self.pipeline.pool_chatter_on:
-            self._chatter("mongodb.connection.checked_in", event)
+        self._chatter("mongodb.connection.checked_in", event)

@@ -13,7 +13,7 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-from pymongo.monitoring import CommandStartedEvent
+from pymongo.monitoring import CommandStartedEvent, ConnectionCheckedOutEvent
 
 from . import events as ev
 from .documents import DocumentRenderer, collection_of, is_sensitive
@@ -79,6 +79,7 @@ class Pipeline:
         self.command_rate = settings.command_rate
         self._command_cutoff = threshold(self.command_rate)
         self._keep_all = self.command_rate >= 1.0
+        self._keep_mode = 1 if self._keep_all else 2 if self._command_cutoff else 0
         self._slow_micros = settings.slow_ms * 1000.0
         self._rates = {
             "heartbeat": settings.sample_rate_heartbeat,
@@ -158,18 +159,22 @@ class Pipeline:
     def command_started(self, event: Any) -> None:
         """Remember a started command; log it now at ``debug`` if it is sampled in.
 
-        A command dropped by sampling costs one mix of its request id and one dict
-        insert (inlined :meth:`.Correlator.put`); its drop is counted at completion.
+        PyMongo calls this directly (it is the command listener's ``started``). A command
+        dropped by sampling costs one mix of its request id and one dict insert (inlined
+        :meth:`.Correlator.put`); its drop is counted at completion.
         """
-        request_id = event.request_id
-        cutoff = self._command_cutoff
-        if self._keep_all or (cutoff and keep_request(request_id, cutoff)):
-            self._command_kept(event)
-            return
-        correlator = self.correlator
-        young = correlator.young
-        if young.setdefault(request_id, event) is not event or len(young) >= correlator.limit:
-            correlator.put(request_id, event.connection_id, event)  # id taken, or time to check
+        try:
+            request_id = event.request_id
+            keep = self._keep_mode  # 0: none, 1: all, 2: by request id
+            if keep and (keep == 1 or keep_request(request_id, self._command_cutoff)):
+                self._command_kept(event)
+                return
+            correlator = self.correlator
+            young = correlator.young
+            if young.setdefault(request_id, event) is not event or len(young) >= correlator.limit:
+                correlator.put(request_id, event.connection_id, event)  # id taken, or time to check
+        except Exception as exc:
+            self.internal_error("command started", exc)
 
     def _command_kept(self, event: Any) -> None:
         correlator = self.correlator
@@ -211,7 +216,7 @@ class Pipeline:
         address = event.connection_id
         fields.update(ev.address_fields(address))
         checked_out = CHECKED_OUT.get()
-        if checked_out is not None and checked_out.address == address:
+        if type(checked_out) is ConnectionCheckedOutEvent and checked_out.address == address:
             fields["connection_id"] = checked_out.connection_id
         server_connection_id = event.server_connection_id
         if server_connection_id is not None:
@@ -225,27 +230,34 @@ class Pipeline:
             fields["command"] = text
         fields["command_shape"] = shape
 
-    def command_finished(self, event: Any, failed: bool) -> None:
-        """Log a command's completion record if it is kept, failed or slow."""
-        request_id = event.request_id
-        entry = self.correlator.young.pop(request_id, None)
-        if (
-            type(entry) is CommandStartedEvent  # dropped at its start
-            and not failed
-            and event.duration_micros < self._slow_micros
-            and entry.connection_id == event.connection_id
-            and not self.command_started_on
-        ):
-            # The hot path of sampling, inlined: count the drop, and now and then look
-            # at the clock for the summary record.
-            next(self._stats_succeeded_out)
-            next(self._succeeded_out)
-            suppressed = self.suppressed
-            suppressed.countdown -= 1
-            if suppressed.countdown <= 0 and self.summary_on:
-                self._maybe_summarise()
-            return
-        self._command_completed(event, failed, entry)
+    def command_succeeded(self, event: Any) -> None:
+        """Log a command's success if it is kept or slow (the command listener's ``succeeded``)."""
+        try:
+            entry = self.correlator.young.pop(event.request_id, None)
+            if (
+                type(entry) is CommandStartedEvent  # dropped at its start
+                and event.duration_micros < self._slow_micros
+                and not self.command_started_on
+            ):
+                # The hot path of sampling, inlined: count the drop, and now and then look
+                # at the clock for the summary record.
+                next(self._stats_succeeded_out)
+                next(self._succeeded_out)
+                suppressed = self.suppressed
+                suppressed.countdown -= 1
+                if suppressed.countdown <= 0 and self.summary_on:
+                    self._maybe_summarise()
+                return
+            self._command_completed(event, False, entry)
+        except Exception as exc:
+            self.internal_error("command succeeded", exc)
+
+    def command_failed(self, event: Any) -> None:
+        """Log a command's failure, at ``warning`` (the command listener's ``failed``)."""
+        try:
+            self._command_completed(event, True, self.correlator.young.pop(event.request_id, None))
+        except Exception as exc:
+            self.internal_error("command failed", exc)
 
     def _command_completed(self, event: Any, failed: bool, entry: Any) -> None:
         entry = self.correlator.pop(event.request_id, event.connection_id, entry)

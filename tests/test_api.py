@@ -11,13 +11,16 @@ from mockupdb import MockupDB, going
 from pymongo import MongoClient, monitoring
 
 import mongo_structlog
+from mongo_structlog import api
 from mongo_structlog.listeners import (
+    IGNORE,
     LoggingCommandListener,
     LoggingConnectionPoolListener,
     LoggingHeartbeatListener,
     LoggingServerListener,
     LoggingTopologyListener,
 )
+from mongo_structlog.pipeline import CHECKED_OUT
 
 from . import factory as f
 from .servers import named, read_records
@@ -204,7 +207,7 @@ def test_flush_without_queued_outputs_does_nothing(log_path: Path) -> None:
     assert read_records(log_path) == []
 
 
-def test_a_dropped_listener_set_closes_its_file(tmp_path: Path) -> None:
+def test_a_dropped_listener_set_closes_its_file_at_once(tmp_path: Path) -> None:
     import gc
     import os
 
@@ -218,8 +221,37 @@ def test_a_dropped_listener_set_closes_its_file(tmp_path: Path) -> None:
         return names
 
     path = tmp_path / "dropped.jsonl"
-    listener_set = mongo_structlog.listeners(output=str(path))
-    assert str(path) in open_files()
-    del listener_set
-    gc.collect()
-    assert str(path) not in open_files()
+    gc.disable()  # no reference cycle: dropping the last reference is enough
+    try:
+        for level in ("info", "debug"):
+            listener_set = mongo_structlog.listeners(output=str(path), level=level)
+            assert str(path) in open_files()
+            del listener_set
+            assert str(path) not in open_files()
+    finally:
+        gc.enable()
+
+
+def test_configure_routes_each_method_to_work_or_to_the_no_op() -> None:
+    mongo_structlog.configure(output="stderr", level="info")
+    commands, _, heartbeat, topology, pool = api._GLOBAL
+    assert topology.opened is IGNORE  # configure() learns no topology id
+    pipeline = commands.pipeline
+    assert commands.started == pipeline.command_started
+    assert commands.succeeded == pipeline.command_succeeded
+    assert heartbeat.started is IGNORE
+    assert heartbeat.failed == heartbeat.__class__.failed.__get__(heartbeat)
+    assert pool.connection_check_out_started is IGNORE
+    assert pool.connection_checked_out == CHECKED_OUT.set  # only the connection number
+    mongo_structlog.configure(output="stderr", level="debug")
+    assert heartbeat.started == heartbeat.__class__.started.__get__(heartbeat)
+    assert pool.connection_checked_out == pool.__class__.connection_checked_out.__get__(pool)
+    mongo_structlog.reset()
+    methods = [
+        getattr(listener, name)
+        for listener in api._GLOBAL
+        for name in dir(type(listener))
+        if not name.startswith("_") and name != "pipeline"
+    ]
+    assert len(methods) == 23  # one per PyMongo event
+    assert all(method is IGNORE for method in methods)  # reset: every event costs a C call

@@ -976,10 +976,10 @@ def test_an_internal_error_does_not_break_the_client(
     listener_set = mongo_structlog.listeners(output=str(log_path))
     pipeline = listener_set[0].pipeline
 
-    def command_finished(event: Any, failed: bool) -> None:
+    def command_completed(event: Any, failed: bool, entry: Any) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(pipeline, "command_finished", command_finished)
+    monkeypatch.setattr(pipeline, "_command_completed", command_completed)
     client = make_client(server.uri, event_listeners=listener_set)
     assert client.admin.command("ping") == {"ok": 1}
     assert client.admin.command("ping") == {"ok": 1}
@@ -1006,3 +1006,14 @@ def test_concurrent_commands_each_get_their_own_completion(
     assert len(started) == len(succeeded) == 8
     assert {r["request_id"] for r in started} == {r["request_id"] for r in succeeded}
     assert mongo_structlog.stats()["in_flight"] == 0
+
+
+def test_a_checked_out_event_that_is_not_one_leaves_no_connection_id(log_path: Path) -> None:
+    commands, *_, pool = mongo_structlog.listeners(output=str(log_path))
+    pool.connection_checked_out(object())  # type: ignore[arg-type]
+    commands.started(f.command_started(FIND, request_id=104))
+    commands.succeeded(f.command_succeeded(request_id=104))
+    (record,) = read_records(log_path)
+    assert record["event"] == "mongodb.command.succeeded"
+    assert "connection_id" not in record
+    assert mongo_structlog.stats()["internal_errors"] == 0
