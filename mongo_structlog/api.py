@@ -43,7 +43,7 @@ def _new_pipeline(settings: Settings, per_client: bool) -> Pipeline:
     pipeline = Pipeline(settings, per_client=per_client)
     _PIPELINES.add(pipeline)
     # A listeners() set dropped with its client releases its file (or queue thread).
-    weakref.finalize(pipeline, pipeline.output.close)
+    weakref.finalize(pipeline, pipeline.finisher).atexit = False  # at exit: summaries only
     return pipeline
 
 
@@ -82,7 +82,7 @@ def _swap(pipeline: Pipeline) -> None:
     old = _GLOBAL[0].pipeline
     for listener in _GLOBAL:
         listener.pipeline = pipeline
-    old.output.close()
+    old.close()
 
 
 def listeners(**settings: Any) -> list[monitoring._EventListener]:

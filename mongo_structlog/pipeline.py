@@ -8,8 +8,10 @@ builds the fields (with :mod:`.events` and :mod:`.documents`) and logs them.
 
 from __future__ import annotations
 
+import atexit
 import random
 import time
+import weakref
 from contextvars import ContextVar
 from typing import Any
 
@@ -33,6 +35,74 @@ _SUCCEEDED = "mongodb.command.succeeded"
 #: thread or task.
 CHECKED_OUT: ContextVar[Any] = ContextVar("mongo_structlog_checked_out", default=None)
 
+_SUMMARY = "mongodb.sampling.summary"
+
+
+def _header(
+    method: str, event: str, topology_id: str | None, timestamp: str | None = None
+) -> dict[str, Any]:
+    record = {"timestamp": timestamp or rfc3339_now(), "level": method, "event": event}
+    if topology_id is not None:
+        record["topology_id"] = topology_id
+    return record
+
+
+class Finisher:
+    """What a listener set's end takes, held apart from its :class:`Pipeline`.
+
+    A weakref finaliser must not hold what it finalises, so the pipeline of a dropped
+    ``listeners()`` set is finished by this object: the drops not yet reported get their
+    ``mongodb.sampling.summary`` records (whatever the interval), then the output closes.
+    At exit only the summaries are written (PyMongo may still log while it shuts down).
+
+    Attributes:
+        topology_id: The client's topology id once a per-client set has learnt it.
+    """
+
+    __slots__ = ("__weakref__", "_closed", "output", "summary_on", "suppressed", "topology_id")
+
+    def __init__(self, output: Output, suppressed: Suppressed, summary_on: bool) -> None:
+        self.output = output
+        self.suppressed = suppressed
+        self.summary_on = summary_on
+        self.topology_id: str | None = None
+        self._closed = False
+        _LIVE.add(self)
+
+    def summarise(self) -> None:
+        """Write a summary record for every event with drops not reported yet."""
+        if not self.summary_on or self._closed:
+            return
+        try:
+            for fields in self.suppressed.due(time.monotonic(), final=True):
+                record = _header("info", _SUMMARY, self.topology_id)
+                record.update(fields)
+                self.output.log_record("info", record)
+                STATS.emitted(_SUMMARY)
+        except Exception as exc:
+            STATS.add("internal_errors")
+            STATS.warn_once("internal:summary", f"internal error in sampling summary: {exc!r}")
+
+    def __call__(self) -> None:
+        """Summarise, then close the output (once)."""
+        self.summarise()
+        self._closed = True
+        _LIVE.discard(self)
+        self.output.close()
+
+
+_LIVE: weakref.WeakSet[Finisher] = weakref.WeakSet()
+
+
+def _summarise_at_exit() -> None:
+    # Registered after the sinks' own exit hook, so it runs first: the queues are
+    # flushed after these records are in them.
+    for finisher in list(_LIVE):
+        finisher.summarise()
+
+
+atexit.register(_summarise_at_exit)
+
 # Correlation entries: a command dropped by sampling is remembered as its started event
 # alone (nothing built, no clock read); a kept one as (started event, rendered command or
 # None), a tuple, which is what tells the two apart at completion.
@@ -51,7 +121,6 @@ class Pipeline:
     def __init__(self, settings: Settings, per_client: bool, output: Output | None = None) -> None:
         self.settings = settings
         self.per_client = per_client
-        self.topology_id: str | None = None
         self.output = output if output is not None else build_output(settings)
         self._log_record = self.output.log_record
         self.renderer = DocumentRenderer(
@@ -97,6 +166,21 @@ class Pipeline:
         self._succeeded_out = self.suppressed.counter(_SUCCEEDED)
         self._stats_succeeded_out = STATS.dropped_counter(_SUCCEEDED)
         self._written = 0
+        #: Call to end this set: the last summary records, then the output closes.
+        self.finisher = Finisher(self.output, self.suppressed, self.summary_on)
+
+    @property
+    def topology_id(self) -> str | None:
+        """The client's topology id, once a per-client set has learnt it."""
+        return self.finisher.topology_id
+
+    @topology_id.setter
+    def topology_id(self, value: str | None) -> None:
+        self.finisher.topology_id = value
+
+    def close(self) -> None:
+        """Write the summary of what was dropped and not yet reported; close the output."""
+        self.finisher()
 
     # -- emitting -------------------------------------------------------------------------
 
@@ -108,10 +192,7 @@ class Pipeline:
 
     def header(self, method: str, event: str, timestamp: str | None = None) -> dict[str, Any]:
         """A new record's first keys: ``timestamp``, ``level``, ``event`` (and ``topology_id``)."""
-        record = {"timestamp": timestamp or rfc3339_now(), "level": method, "event": event}
-        if self.per_client and self.topology_id is not None:
-            record["topology_id"] = self.topology_id
-        return record
+        return _header(method, event, self.finisher.topology_id, timestamp)
 
     def write(self, method: str, event: str, record: dict[str, Any]) -> None:
         """Hand a complete record (from :meth:`header`) to the output and count it."""
@@ -130,7 +211,7 @@ class Pipeline:
         now = time.monotonic()
         self.correlator.tick(now)  # the clock is read: a chance to age out lost commands
         for fields in self.suppressed.due(now):
-            self.emit("info", "mongodb.sampling.summary", fields)
+            self.emit("info", _SUMMARY, fields)
 
     def internal_error(self, where: str, exc: BaseException) -> None:
         """Count an adapter bug and report it once; the application carries on."""

@@ -325,7 +325,7 @@ class Suppressed:
             for event in sorted({event for _, event in values})
         }
 
-    def due(self, now: float) -> list[dict[str, Any]]:
+    def due(self, now: float, final: bool = False) -> list[dict[str, Any]]:
         """The summary fields per event name dropped since the last summary, if one is due.
 
         A summary is due once ``interval`` has passed since the last one; it lists each
@@ -334,18 +334,20 @@ class Suppressed:
 
         Args:
             now: Monotonic seconds.
+            final: The listener set is closing or the process exiting: whatever has not
+                been reported is due now, however short the interval.
 
         Returns:
             ``[{"suppressed_event", "sampled_out", "burst_limited", "interval_ms"}, ...]``
             sorted by event name, or ``[]``.
         """
-        if now - self._since < self._interval:
+        if now - self._since < self._interval and not final:
             self._rearm(now)  # unlocked: a race only moves the next look by a few drops
             return []
         with self._lock:
             self._rearm(now)
             elapsed = now - self._since
-            if elapsed < self._interval:
+            if elapsed < self._interval and not final:
                 return []  # another thread has just written it
             self._since = now
             reported = self._reported

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from mockupdb import MockupDB
 from pymongo import MongoClient, monitoring
 from pymongo.errors import AutoReconnect, OperationFailure
@@ -64,6 +67,8 @@ FIND_ON_A = {
 }
 
 COMMAND, SERVER, HEARTBEAT, TOPOLOGY, POOL = range(5)
+SUMMARY = "mongodb.sampling.summary"
+TOPOLOGY_ID = ObjectId("6543210fedcba98765432100")
 
 
 # -- real PyMongo events ------------------------------------------------------------------
@@ -433,6 +438,71 @@ def test_a_summary_separates_sampled_out_from_burst_limited(log_path: Path) -> N
     assert sampled_out > 0
     assert burst_limited > 0
     assert kept + sampled_out + burst_limited == 200
+
+
+def test_closing_a_set_reports_the_drops_not_reported_yet(log_path: Path) -> None:
+    listeners = listener_set(log_path, sample_rate=0, summary_interval_ms=3_600_000)
+    for request_id in range(1, 8):
+        run(listeners, request_id)
+    assert named(read_records(log_path), SUMMARY) == []  # the hour has not passed
+    listeners[COMMAND].pipeline.close()
+    (summary,) = named(read_records(log_path), SUMMARY)
+    assert without_volatile(summary, "interval_ms") == {
+        "level": "info",
+        "event": SUMMARY,
+        "suppressed_event": "mongodb.command.succeeded",
+        "sampled_out": 7,
+        "burst_limited": 0,
+    }
+    assert type(summary["interval_ms"]) is int
+
+
+def test_a_dropped_set_reports_its_drops_with_its_topology_id(log_path: Path) -> None:
+    import gc
+
+    listeners = listener_set(log_path, sample_rate=0, summary_interval_ms=3_600_000)
+    listeners[TOPOLOGY].opened(monitoring.TopologyOpenedEvent(TOPOLOGY_ID))
+    for request_id in range(1, 4):
+        run(listeners, request_id)
+    gc.disable()
+    try:
+        del listeners  # the client and its listeners are gone: no close() call
+        (summary,) = named(read_records(log_path), SUMMARY)
+    finally:
+        gc.enable()
+    assert (summary["topology_id"], summary["sampled_out"]) == (str(TOPOLOGY_ID), 3)
+
+
+def test_configure_again_reports_the_previous_settings_drops(tmp_path: Path) -> None:
+    from mongo_structlog import api
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    mongo_structlog.configure(output=str(first), sample_rate=0, summary_interval_ms=3_600_000)
+    for request_id in range(1, 6):
+        run(api._GLOBAL, request_id)
+    mongo_structlog.configure(output=str(second))
+    (summary,) = named(read_records(first), SUMMARY)
+    assert summary["sampled_out"] == 5
+    assert read_records(second) == []
+    mongo_structlog.reset()
+
+
+def test_the_drops_not_reported_yet_are_reported_at_exit(tmp_path: Path) -> None:
+    path = tmp_path / "exit.jsonl"
+    script = f"""
+import mongo_structlog
+from tests.test_pipeline import run
+mongo_structlog.configure(output={str(path)!r}, sample_rate=0, summary_interval_ms=3_600_000)
+from mongo_structlog import api
+for request_id in range(1, 10):
+    run(api._GLOBAL, request_id)
+queued = mongo_structlog.listeners(output={str(path)!r}, sample_rate=0, queue_size=100)
+for request_id in range(1, 3):
+    run(queued, request_id)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[1])
+    summaries = named(read_records(path), SUMMARY)
+    assert sorted(record["sampled_out"] for record in summaries) == [2, 9]
 
 
 def test_no_summary_below_info(log_path: Path) -> None:
