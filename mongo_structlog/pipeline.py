@@ -84,8 +84,9 @@ class Finisher:
             STATS.warn_once("internal:summary", f"internal error in sampling summary: {exc!r}")
 
     def __call__(self) -> None:
-        """Summarise, then close the output (once)."""
+        """Summarise, then close the output (once); ``stats()`` keeps the drops."""
         self.summarise()
+        STATS.settle(self.suppressed)
         self._closed = True
         _LIVE.discard(self)
         self.output.close()
@@ -164,7 +165,7 @@ class Pipeline:
         )
         self.suppressed = Suppressed(settings.summary_interval_ms / 1000.0, time.monotonic())
         self._succeeded_out = self.suppressed.counter(_SUCCEEDED)
-        self._stats_succeeded_out = STATS.dropped_counter(_SUCCEEDED)
+        STATS.count_drops(self.suppressed)
         self._written = 0
         #: Call to end this set: the last summary records, then the output closes.
         self.finisher = Finisher(self.output, self.suppressed, self.summary_on)
@@ -201,7 +202,6 @@ class Pipeline:
 
     def drop(self, event: str, sampled: bool = True) -> None:
         """Count a record suppressed by a sample rate (or, ``sampled=False``, a burst limit)."""
-        STATS.dropped(event)
         suppressed = self.suppressed
         look = suppressed.sampled_out(event) if sampled else suppressed.burst_limited(event)
         if look and self.summary_on:  # Suppressed says when reading the clock is worth it
@@ -322,7 +322,6 @@ class Pipeline:
             ):
                 # The hot path of sampling, inlined: count the drop, and now and then look
                 # at the clock for the summary record.
-                next(self._stats_succeeded_out)
                 next(self._succeeded_out)
                 suppressed = self.suppressed
                 suppressed.countdown -= 1

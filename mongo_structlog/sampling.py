@@ -285,6 +285,7 @@ class Suppressed:
         self._counters: dict[tuple[bool, str], Iterator[int]] = {}
         self._reported: dict[tuple[bool, str], int] = {}
         self._every = 1
+        self._settled: dict[str, int] = {}
         #: Drops left before the caller should call :meth:`due`; hot paths may decrement it.
         self.countdown = 1
         self._looked_at = now
@@ -316,6 +317,22 @@ class Suppressed:
         next(self.counter(event, sampled=False))
         self.countdown -= 1
         return self.countdown <= 0
+
+    def settle(self) -> dict[str, int]:
+        """Drops per event name (sampled out and burst limited) since the last call.
+
+        ``stats()`` is fed from here, so a drop is counted once, on the hot path, and
+        summed into the process-wide counters only when they are read.
+        """
+        with self._lock:
+            settled = self._settled
+            new = {}
+            for event, (sampled, limited) in self.totals().items():
+                total = sampled + limited
+                if total != settled.get(event, 0):
+                    new[event] = total - settled.get(event, 0)
+                    settled[event] = total
+            return new
 
     def totals(self) -> dict[str, tuple[int, int]]:
         """Every drop counted so far: ``{event: (sampled_out, burst_limited)}``, by name."""

@@ -11,10 +11,19 @@ import itertools
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["STATS", "Stats", "sink_failed"]
+__all__ = ["STATS", "DropSource", "Stats", "sink_failed"]
+
+
+class DropSource(Protocol):
+    """Something that counts drops itself (a pipeline's ``Suppressed``)."""
+
+    def settle(self) -> dict[str, int]:
+        """Drops per event name since the last call."""
+        ...  # pragma: no cover - a protocol
 
 
 class Stats:
@@ -23,6 +32,7 @@ class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._sources: weakref.WeakSet[Any] = weakref.WeakSet()
         self.clear()
         os.register_at_fork(after_in_child=self._after_fork)
 
@@ -32,9 +42,11 @@ class Stats:
 
     def clear(self) -> None:
         """Reset every counter to zero (the warn-once memory too)."""
+        for source in list(self._sources):
+            source.settle()  # what was counted before now is forgotten
         with self._lock:
             self._emitted: dict[str, Iterator[int]] = {}
-            self._dropped: dict[str, Iterator[int]] = {}
+            self._dropped: dict[str, int] = {}
             self._counters: dict[str, int] = {
                 "evicted": 0,
                 "internal_errors": 0,
@@ -53,22 +65,18 @@ class Stats:
             counter = self._emitted.setdefault(event, itertools.count(1))
         next(counter)
 
-    def dropped(self, event: str) -> None:
-        """Count one record for ``event`` suppressed by sampling or a burst limit (lock-free)."""
-        counter = self._dropped.get(event)
-        if counter is None:
-            counter = self._dropped.setdefault(event, itertools.count(1))
-        next(counter)
+    def count_drops(self, source: DropSource) -> None:
+        """Read ``source``'s drops whenever the counters are read (it counts them itself)."""
+        self._sources.add(source)
 
-    def dropped_counter(self, event: str) -> Iterator[int]:
-        """The counter :meth:`dropped` advances for ``event``, for a hot path to keep.
-
-        ``next()`` on it counts one drop. Valid until :meth:`clear`.
-        """
-        counter = self._dropped.get(event)
-        if counter is None:
-            counter = self._dropped.setdefault(event, itertools.count(1))
-        return counter
+    def settle(self, source: DropSource) -> None:
+        """Add the drops ``source`` has counted since it was last read."""
+        new = source.settle()
+        if new:
+            with self._lock:
+                dropped = self._dropped
+                for event, count in new.items():
+                    dropped[event] = dropped.get(event, 0) + count
 
     def add(self, counter: str, count: int = 1) -> None:
         """Add to one of ``evicted``, ``internal_errors``, ``sink_errors``, ``queue_dropped``."""
@@ -101,11 +109,11 @@ class Stats:
             "dropped_total": n, "evicted": n, "internal_errors": n, "sink_errors": n,
             "queue_dropped": n}``.
         """
+        for source in list(self._sources):
+            self.settle(source)
         with self._lock:
             emitted = {event: _value(c) - 1 for event, c in list(self._emitted.items())}
-            dropped = {event: _value(c) - 1 for event, c in list(self._dropped.items())}
-            # A hot path may hold a counter it has not advanced yet: no zero entries.
-            dropped = {event: count for event, count in dropped.items() if count}
+            dropped = dict(self._dropped)
             counters = dict(self._counters)
         return {
             "emitted": emitted,

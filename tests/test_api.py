@@ -171,6 +171,27 @@ def test_stats_count_emitted_and_dropped_records_per_event(log_path: Path) -> No
     assert len(read_records(log_path)) == 3
 
 
+def test_stats_keep_the_drops_of_sets_that_are_gone_and_forget_those_before_a_clear(
+    log_path: Path,
+) -> None:
+    from mongo_structlog.stats import STATS
+
+    def drop_three(listener_set: list[Any], first: int) -> None:
+        for request_id in range(first, first + 3):
+            listener_set[0].started(f.command_started(request_id=request_id))
+            listener_set[0].succeeded(f.command_succeeded(request_id=request_id))
+
+    kept = mongo_structlog.listeners(output=str(log_path), sample_rate=0)
+    drop_three(kept, 1)
+    STATS.clear()  # counted before: forgotten, though the set lives on
+    gone = mongo_structlog.listeners(output=str(log_path), sample_rate=0)
+    drop_three(gone, 10)
+    del gone  # its drops outlive it
+    drop_three(kept, 20)
+    assert mongo_structlog.stats()["dropped"] == {"mongodb.command.succeeded": 6}
+    assert mongo_structlog.stats()["dropped"] == {"mongodb.command.succeeded": 6}
+
+
 def test_stats_count_commands_in_flight(
     make_client: MakeClient, server: MockupDB, log_path: Path
 ) -> None:
