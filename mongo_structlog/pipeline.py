@@ -340,7 +340,8 @@ class Pipeline:
             self.internal_error("command failed", exc)
 
     def _command_completed(self, event: Any, failed: bool, entry: Any) -> None:
-        entry = self.correlator.pop(event.request_id, event.connection_id, entry)
+        if type(entry) is not tuple or entry[0].connection_id != event.connection_id:
+            entry = self.correlator.pop(event.request_id, event.connection_id, entry)
         duration = event.duration_micros
         slow = duration >= self._slow_micros
         if type(entry) is tuple:
