@@ -18,9 +18,10 @@ from typing import Any
 from pymongo.monitoring import CommandStartedEvent, ConnectionCheckedOutEvent
 
 from . import events as ev
+from .correlation import Correlator
 from .documents import DocumentRenderer, collection_of, is_sensitive
 from .output import Output, build_output, rfc3339_now
-from .sampling import BurstLimiter, Correlator, Suppressed, keep_request, threshold
+from .sampling import BurstLimiter, Suppressed, keep_request, threshold
 from .settings import LEVELS, Settings
 from .stats import STATS
 
