@@ -6,24 +6,35 @@ command name, its collection and the JSON of the members that are not driver boo
 dashboards group on it, so change nothing here that changes the text of a shape.
 ``docs/redaction.md`` says, from the user's side, what a shape keeps.
 
-This is the hot path of every logged command: walkers take ``(value, depth, walk)``, where
-``walk`` is a small list (see ``Walk``) rather than an object because one is made per
-command, scalars are answered in their parent's loop rather than by a call, and what to do
-with a member name is decided once per name.
+This is the hot path of every logged command. The walkers it is made of are in
+:mod:`._walk` (plain values) and :mod:`._stages` (pipelines, stages, updates); this
+module walks a command's own members, deciding what to do with each member name once
+per name, and remembers fingerprints.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from ._extjson import MAPPING_TYPES, MAX_DEPTH, REDACTED, SCALAR_TYPES
+from ._extjson import MAX_DEPTH, REDACTED
 from ._scrub import KeyTable
+from ._stages import _COMMAND, _keep
+from ._walk import (
+    _DOC,
+    _LEAVES,
+    _MAX_ITEMS,
+    _Q,
+    _TOO_LARGE,
+    Walk,
+    _doc,
+    _dumps,
+    _kind,
+    _value,
+)
 
 __all__ = ["SHAPE_LIMIT", "Shaper", "collection", "digest"]
 
@@ -50,233 +61,11 @@ _UNSHAPED = frozenset(
         *("apiVersion", "apiStrict", "apiDeprecationErrors", "maxTimeMS", "comment"),
     }
 )
-_Q = "?"
-_TOO_DEEP = {"$unrenderable": "too deep"}
-_TOO_LARGE = {"$unrenderable": "too large"}
-# Items (members and elements) walked before the rest of a shape becomes _TOO_LARGE: ten
-# times what the fingerprint reads, yet a bound on what a 16 MB command costs.
-_MAX_ITEMS = 20_000
 _CACHE_SIZE = 10_000
-_FIELD_PATH = re.compile(r"\$\$?[^\W\d][\w.-]{0,254}\Z")
 _TARGETS_ELSEWHERE = frozenset({"getmore", "explain"})
 _LSID = {"id": _Q}
 _CLUSTER_TIME = {"clusterTime": _Q, "signature": REDACTED}
 
-_LEAF, _DOC, _ARRAY = 1, 2, 3
-_KINDS: dict[type, int] = {
-    **dict.fromkeys(SCALAR_TYPES, _LEAF),
-    **dict.fromkeys(MAPPING_TYPES, _DOC),
-    list: _ARRAY,
-    tuple: _ARRAY,
-}
-_LEAVES = set(SCALAR_TYPES)  # the types _KINDS says are leaves, for one-step tests
-
-# walk: [items left, safe names, key table, longest kept string, member actions, first value,
-# whether a member name was not a str]
-Walk = list[Any]
-Walker = Callable[[Any, int, Walk], Any]
-
-
-def _kind(value: Any) -> int:
-    kind = type(value)
-    found = _KINDS.get(kind)
-    if found is None:
-        found = _DOC if isinstance(value, Mapping) else _LEAF
-        found = _ARRAY if isinstance(value, (list, tuple)) else found
-        _KINDS[kind] = found
-        if found == _LEAF:
-            _LEAVES.add(kind)
-    return found
-
-
-def _value(value: Any, depth: int, walk: Walk) -> Any:
-    kind = _KINDS.get(type(value)) or _kind(value)
-    if kind == _LEAF:
-        return _Q
-    if kind == _ARRAY:
-        return _elements(value, depth, walk, _value)
-    return _doc(value, depth, walk)
-
-
-def _doc(value: Any, depth: int, walk: Walk) -> Any:
-    # _members for plain values, specialised: the hot path of every filter and document.
-    if depth > MAX_DEPTH:
-        return _TOO_DEEP
-    walk[0] -= len(value)
-    if walk[0] < 0:
-        return _TOO_LARGE
-    safe = walk[1]
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if key not in safe:
-            key, redacted = walk[2].lookup(key)  # noqa: PLW2901
-            if redacted:
-                out[key] = REDACTED
-                continue
-        kind = type(item)
-        if kind in _LEAVES:
-            out[key] = _Q
-        elif kind is dict:
-            out[key] = _doc(item, depth + 1, walk)
-        else:
-            out[key] = _value(item, depth + 1, walk)
-    return out
-
-
-def _members(
-    value: Any, depth: int, walk: Walk, default: Walker, table: Mapping[str, Walker]
-) -> Any:
-    if depth > MAX_DEPTH:
-        return _TOO_DEEP
-    walk[0] -= len(value)
-    if walk[0] < 0:
-        return _TOO_LARGE
-    safe = walk[1]
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = key
-        if key not in safe:
-            name, redacted = walk[2].lookup(key)
-            if redacted:
-                out[name] = REDACTED
-                continue
-        walker = table.get(key, default) if table else default
-        if walker is _value and type(item) in _LEAVES:
-            out[name] = _Q
-        else:
-            out[name] = walker(item, depth + 1, walk)
-    return out
-
-
-def _elements(value: Any, depth: int, walk: Walk, walker: Walker, distinct: bool = True) -> Any:
-    if depth > MAX_DEPTH:
-        return _TOO_DEEP
-    # Shapes come from the first elements only: an insert of 100k documents costs no more
-    # than one of 32, and a longer $in list does not change the fingerprint.
-    items = value[:32] if distinct else value
-    walk[0] -= len(items)
-    if walk[0] < 0:
-        return _TOO_LARGE
-    if not distinct:
-        return [walker(item, depth + 1, walk) for item in items]
-    out: list[Any] = []
-    seen: set[str | bytes] = set()
-    for item in items:
-        if walker is _value and type(item) in _LEAVES:
-            if _Q not in seen:
-                seen.add(_Q)
-                out.append(_Q)
-            continue
-        left = walk[0]
-        shaped = walker(item, depth + 1, walk)
-        text = shaped if type(shaped) is str else _dumps(shaped)
-        if text in seen:
-            walk[0] = left  # a shape shown already costs nothing more
-        else:
-            seen.add(text)
-            out.append(shaped)
-    return out
-
-
-def _expr(value: Any, depth: int, walk: Walk) -> Any:
-    # In an aggregation expression a string starting with "$" is always a field path or a
-    # variable, never data: that is what makes it safe to keep.
-    kind = _KINDS.get(type(value)) or _kind(value)
-    if kind == _LEAF:
-        return value if type(value) is str and _FIELD_PATH.match(value) else _Q
-    if kind == _DOC:
-        return _members(value, depth, walk, _expr, _EXPR)
-    return _elements(value, depth, walk, _expr)
-
-
-def _keep(value: Any, depth: int, walk: Walk) -> Any:
-    kind = _KINDS.get(type(value)) or _kind(value)
-    if kind == _LEAF:
-        if type(value) is str:
-            # Longer than any text or fingerprint shows: the rest would only be cut.
-            return value if len(value) <= walk[3] else value[: walk[3]]
-        return _Q
-    if kind == _DOC:
-        return _members(value, depth, walk, _keep, {})
-    return _elements(value, depth, walk, _keep, distinct=False)
-
-
-def _pipeline(value: Any, depth: int, walk: Walk) -> Any:
-    if _kind(value) == _ARRAY:
-        return _elements(value, depth, walk, _stage, distinct=False)
-    return _value(value, depth, walk)
-
-
-def _stage(value: Any, depth: int, walk: Walk) -> Any:
-    if _kind(value) == _DOC:
-        return _members(value, depth, walk, _expr, _STAGES)
-    return _value(value, depth, walk)
-
-
-def _update(value: Any, depth: int, walk: Walk) -> Any:
-    if _kind(value) == _ARRAY:
-        return _pipeline(value, depth, walk)
-    return _value(value, depth, walk)
-
-
-def _keep_or_pipeline(value: Any, depth: int, walk: Walk) -> Any:
-    if _kind(value) == _ARRAY:
-        return _pipeline(value, depth, walk)
-    return _keep(value, depth, walk)
-
-
-class _Spec:
-    """Walker for a structured argument: named members get their own walker."""
-
-    __slots__ = ("_default", "_keep_str", "_table")
-
-    def __init__(
-        self, table: Mapping[str, Walker], default: Walker = _value, keep_str: bool = False
-    ) -> None:
-        self._table, self._default, self._keep_str = table, default, keep_str
-
-    def __call__(self, value: Any, depth: int, walk: Walk) -> Any:
-        if self._keep_str and type(value) is str:
-            return _keep(value, depth, walk)
-        kind = _kind(value)
-        if kind == _DOC:
-            return _members(value, depth, walk, self._default, self._table)
-        if kind == _ARRAY:
-            return _elements(value, depth, walk, self)
-        return self._default(value, depth, walk)
-
-
-_EXPR: dict[str, Walker] = {"$literal": _value}
-_NAMES = ("from", "as", "localField", "foreignField", "connectFromField", "connectToField")
-_STAGES: dict[str, Walker] = {
-    **dict.fromkeys(("$match", "$documents", "$search", "$searchMeta"), _value),
-    **dict.fromkeys(("$vectorSearch", "$changeStream"), _value),
-    "$lookup": _Spec({**dict.fromkeys(_NAMES, _keep), "pipeline": _pipeline, "let": _expr}),
-    "$graphLookup": _Spec({**dict.fromkeys((*_NAMES, "depthField"), _keep), "startWith": _expr}),
-    "$facet": _Spec({}, _pipeline),
-    "$unionWith": _Spec({"coll": _keep, "pipeline": _pipeline}, keep_str=True),
-    "$out": _Spec({"db": _keep, "coll": _keep}, keep_str=True),
-    "$merge": _Spec(
-        {
-            **dict.fromkeys(("into", "on", "whenNotMatched"), _keep),
-            "let": _expr,
-            "whenMatched": _keep_or_pipeline,
-        },
-        keep_str=True,
-    ),
-    "$count": _keep,
-    "$unwind": _Spec({"path": _expr, "includeArrayIndex": _keep}, _expr),
-    "$geoNear": _Spec(
-        {"query": _value, "distanceField": _keep, "includeLocs": _keep, "key": _keep}, _expr
-    ),
-}
-_COMMAND: dict[str, Walker] = {
-    "$db": _keep,
-    "pipeline": _pipeline,
-    "updates": _Spec({"u": _update}),
-    "update": _update,
-    "nsInfo": _Spec({"ns": _keep}),
-}
 
 # What to do with a command's member (its first one aside), decided once per name: the
 # fingerprint reads the first three kinds; it does not read bookkeeping.
@@ -413,15 +202,6 @@ def _other(
     out[name_] = _Q if leaf else walker(item, depth, walk)
     if unsigned:
         walk[0] = left
-
-
-def _dumps(shape: Any) -> bytes:
-    """Serialise a shape; lone surrogates (kept for the cut to escape) included."""
-    try:
-        return orjson.dumps(shape)
-    except TypeError:  # orjson refuses lone surrogates; json writes them as they are
-        text = json.dumps(shape, ensure_ascii=False, separators=(",", ":"), check_circular=False)
-        return text.encode("utf-8", "surrogatepass")
 
 
 def collection(name: str, command: Mapping[str, Any]) -> str | None:
