@@ -9,12 +9,14 @@ PyMongo's monitor threads and carry neither.
 from __future__ import annotations
 
 import importlib
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from structlog import contextvars as _structlog_contextvars
 
-__all__ = ["OWN_FIELDS", "merge_contextvars", "trace_processor"]
+Processor = Callable[[Any, str, MutableMapping[str, Any]], Any]
+
+__all__ = ["OWN_FIELDS", "context_merger", "merge_contextvars", "trace_processor"]
 
 _PREFIX_LEN = len(_structlog_contextvars.STRUCTLOG_KEY_PREFIX)
 # structlog keeps one ContextVar per key ever bound; reading just those is much cheaper
@@ -64,29 +66,50 @@ def _from_background(event_dict: MutableMapping[str, Any]) -> bool:
     return type(event) is str and event in _BACKGROUND_EVENTS
 
 
-def merge_contextvars(
-    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    """Add values bound with ``structlog.contextvars.bind_contextvars`` on this thread or task.
+def context_merger(clean: Callable[[str, Any], Any] | None = None) -> Processor:
+    """A processor like :func:`merge_contextvars` that passes each bound value through ``clean``.
 
-    A bound name that is also one of our field names (:data:`OWN_FIELDS`) is written as
-    ``app_<name>``, so each key keeps one type across records. Records PyMongo
-    publishes from its background threads or tasks (heartbeat, server and topology
-    records) get none.
+    Args:
+        clean: ``clean(name, value)`` returns what to write for a bound value (our
+            pipelines pass :meth:`.DocumentRenderer.context_value`, which redacts and cuts);
+            ``None`` writes values as they are.
+
+    Returns:
+        ``merge(logger, method_name, event_dict)``.
     """
-    if _BOUND_VARS is None:  # pragma: no cover - a structlog without the private registry
-        if _from_background(event_dict):
+
+    def merge(
+        logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if _BOUND_VARS is None:  # pragma: no cover - a structlog without the private registry
+            if _from_background(event_dict):
+                return event_dict
+            bound = _structlog_contextvars.get_contextvars()
+        elif _BOUND_VARS and not _from_background(event_dict):
+            bound = {}
+            for name, var in tuple(_BOUND_VARS.items()):
+                value = var.get(Ellipsis)
+                if value is not Ellipsis:
+                    bound[name[_PREFIX_LEN:]] = value
+        else:
             return event_dict
-        return _structlog_contextvars.merge_contextvars(logger, method_name, event_dict)
-    if _BOUND_VARS and not _from_background(event_dict):
-        for name, var in tuple(_BOUND_VARS.items()):
-            value = var.get(Ellipsis)
-            if value is not Ellipsis:
-                key = name[_PREFIX_LEN:]
-                if key in OWN_FIELDS:
-                    key = "app_" + key
-                event_dict.setdefault(key, value)
-    return event_dict
+        for key, value in bound.items():
+            written = key if key not in OWN_FIELDS else "app_" + key
+            if written not in event_dict:
+                event_dict[written] = value if clean is None else clean(key, value)
+        return event_dict
+
+    return merge
+
+
+merge_contextvars: Processor = context_merger()
+"""Add values bound with ``structlog.contextvars.bind_contextvars`` on this thread or task.
+
+A bound name that is also one of our field names (:data:`OWN_FIELDS`) is written as
+``app_<name>``, so each key keeps one type across records. Records PyMongo publishes from
+its background threads or tasks (heartbeat, server and topology records) get none. Values
+are written as they are; our own pipelines use :func:`context_merger` to redact and cut them.
+"""
 
 
 def trace_processor() -> Any | None:

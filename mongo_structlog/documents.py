@@ -11,6 +11,7 @@ redacted; error messages and replies reduced to what is safe to log).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
@@ -56,6 +57,8 @@ _HELLO = frozenset({"hello", "ismaster"})
 _CACHE_SIZE = 10_000
 _NO_SHAPE = digest(b"")
 _GAVE_UP = '{"$unrenderable":"RecursionError"}'
+_BOUND_ITEMS = 100
+_BOUND_DEPTH = 8
 
 
 def is_sensitive(command_name: str, command: Mapping[str, Any] | None) -> bool:
@@ -228,6 +231,43 @@ class DocumentRenderer:
                 return self._cut(placeholder(message))
             except Exception:  # not even room for that: the stack is all but exhausted
                 return _GAVE_UP
+
+    def context_value(self, name: str, value: Any) -> Any:
+        """Make a value the application bound with ``structlog.contextvars`` safe to log.
+
+        Args:
+            name: The name it was bound under.
+            value: The value; read, never changed.
+
+        Returns:
+            ``REDACTED`` when the name is one of the redacted field names (a bound
+            ``auth_token`` is a secret like any other). Otherwise the value, its type kept:
+            a string cut to ``max_length`` characters (plus ``...``); in a dict, list, tuple
+            or set (a copy: lists for the last three) the same rules member by member, the
+            first 100 items of each, 8 levels deep. Other values are left to the output,
+            which writes what JSON cannot hold as text.
+        """
+        try:
+            return REDACTED if self._keys[name][0] else self._bound(value, 0)
+        except Exception:  # never lose the record over a bound value
+            return placeholder(value)
+
+    def _bound(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return value if len(value) <= self._max_length else self._cut(str(value))
+        if isinstance(value, Mapping):
+            if depth >= _BOUND_DEPTH:
+                return placeholder(value)
+            keys = self._keys
+            return {
+                key: REDACTED if keys[key][0] else self._bound(item, depth + 1)
+                for key, item in itertools.islice(value.items(), _BOUND_ITEMS)
+            }
+        if isinstance(value, (list, tuple, set, frozenset)):
+            if depth >= _BOUND_DEPTH:
+                return placeholder(value)
+            return [self._bound(item, depth + 1) for item in itertools.islice(value, _BOUND_ITEMS)]
+        return value
 
     def _cut(self, text: str) -> str:
         limit = self._max_length

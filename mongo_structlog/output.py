@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import structlog
 
-from .context import merge_contextvars, trace_processor
+from .context import context_merger, trace_processor
 from .settings import Settings
 from .sinks import FileSink, QueuedSink, QueuedStdlib, StreamSink
 from .stdlib import STDLIB_LOGGER_NAME, StdlibSink
@@ -124,8 +124,10 @@ def _plain(value: Any) -> Any:
         return value
     if type(value) is int and -(2**63) <= value < 2**64:
         return value
-    if type(value) is list and all(type(item) is str for item in value):
-        return [_text(item) for item in value]
+    if type(value) is list:
+        return [_plain(item) for item in value]
+    if type(value) is dict:
+        return {_text(str(key)): _plain(item) for key, item in value.items()}
     return json_default(value)
 
 
@@ -158,12 +160,18 @@ class Output:
             flush()
 
 
-def build_output(settings: Settings, extra_processors: list[Processor] | None = None) -> Output:
+def build_output(
+    settings: Settings,
+    extra_processors: list[Processor] | None = None,
+    clean: Callable[[str, Any], Any] | None = None,
+) -> Output:
     """Build the processor chain and sink for ``settings``.
 
     Args:
         settings: Validated settings (format, output, level, queue_size).
         extra_processors: Processors to run after the built-in context steps.
+        clean: Applied to each value bound with ``structlog.contextvars`` (see
+            :func:`.context_merger`); ``None`` writes them as they are.
 
     Returns:
         The :class:`Output`.
@@ -190,7 +198,7 @@ def build_output(settings: Settings, extra_processors: list[Processor] | None = 
         else:
             sink = QueuedSink(sink, settings.queue_size)
 
-    processors: list[Processor] = [merge_contextvars]
+    processors: list[Processor] = [context_merger(clean)]
     trace = trace_processor()
     if trace is not None:
         processors.append(trace)

@@ -123,11 +123,13 @@ class Pipeline:
     def __init__(self, settings: Settings, per_client: bool, output: Output | None = None) -> None:
         self.settings = settings
         self.per_client = per_client
-        self.output = output if output is not None else build_output(settings)
-        self._log_record = self.output.log_record
         self.renderer = DocumentRenderer(
             settings.documents, settings.redact_keys, settings.max_document_length
         )
+        if output is None:
+            output = build_output(settings, clean=self.renderer.context_value)
+        self.output = output
+        self._log_record = output.log_record
         level = settings.level_number
         families = set(settings.families)
         self.level = level

@@ -257,6 +257,31 @@ def test_values_bound_on_the_thread_appear_on_its_command_records_until_unbound(
     assert list(started)[-2:] == ["http_request_id", "user_id"]
 
 
+def test_bound_secrets_are_redacted_and_long_values_cut_on_the_records(
+    server: MockupDB, make_client: MakeClient, log_path: Path
+) -> None:
+    serve_finds(server)
+    listener_set = mongo_structlog.listeners(
+        output=str(log_path), max_document_length=8, redact_keys="tenant_email"
+    )
+    client = make_client(server.uri, event_listeners=listener_set)
+    structlog.contextvars.bind_contextvars(
+        auth_token="eyJhbGciOiJIUzI1NiJ9",
+        tenant_email="ops@example.org",
+        request_body="x" * 10_000,
+        user={"id": 42, "session_token": "s3cr3t"},
+    )
+    assert client.shop.orders.find_one({}) == ONE_DOC
+    (record,) = commands_on(read_records(log_path), "orders")
+    assert {k: record[k] for k in ("auth_token", "tenant_email", "request_body", "user")} == {
+        "auth_token": "[REDACTED]",
+        "tenant_email": "[REDACTED]",
+        "request_body": "xxxxxxxx...",
+        "user": {"id": 42, "session_token": "[REDACTED]"},
+    }
+    assert "s3cr3t" not in log_path.read_text()
+
+
 def test_threads_sharing_a_client_each_get_only_their_own_values(
     server: MockupDB, make_client: MakeClient, log_path: Path
 ) -> None:

@@ -1081,3 +1081,54 @@ def test_the_key_cache_is_bounded() -> None:
             {"insert": "c", "documents": [{str(i): 1 for i in range(start, start + 1000)}]},
         )
     assert len(renderer._keys) <= 10_000
+
+
+# -- values bound by the application -------------------------------------------------------------
+
+
+def test_a_bound_value_under_a_redacted_name_is_redacted() -> None:
+    renderer = DocumentRenderer("shape", redact_keys=["tenant_email"])
+    assert renderer.context_value("auth_token", "eyJhbGciOi") == REDACTED
+    assert renderer.context_value("DB_Password", 1234) == REDACTED
+    assert renderer.context_value("tenant_email", "a@b.org") == REDACTED
+    assert renderer.context_value("http_request_id", "req-7f3a") == "req-7f3a"
+
+
+def test_a_bound_value_keeps_its_type_with_long_strings_cut() -> None:
+    renderer = DocumentRenderer("shape", max_length=5)
+    oid = ObjectId("65f0c0ffee0000000000abcd")
+    assert renderer.context_value("note", "abcdefgh") == "abcde..."
+    for value in (None, True, 42, 2**70, 1.5, oid, b"\x01"):
+        assert renderer.context_value("v", value) is value
+    assert renderer.context_value("user", {"id": 7, "name": "Adalovelace", "api_key": "k"}) == {
+        "id": 7,
+        "name": "Adalo...",
+        "api_key": REDACTED,
+    }
+    assert renderer.context_value("ids", ("abcdefgh", 2, {"token": "t"})) == [
+        "abcde...",
+        2,
+        {"token": REDACTED},
+    ]
+    assert renderer.context_value("tags", {"x"}) == ["x"]
+
+
+def test_a_bound_container_is_cut_to_100_items_and_8_levels() -> None:
+    renderer = DocumentRenderer("shape")
+    assert renderer.context_value("ids", list(range(1000))) == list(range(100))
+    assert len(renderer.context_value("map", {str(i): i for i in range(1000)})) == 100
+    deep: Any = "bottom"
+    for _ in range(10):
+        deep = {"next": deep}
+    cut = renderer.context_value("deep", deep)
+    for _ in range(8):
+        cut = cut["next"]
+    assert cut == '{"$unrenderable":"dict"}'
+
+
+def test_a_bound_value_that_cannot_be_read_becomes_a_placeholder() -> None:
+    class Broken(dict[str, Any]):
+        def items(self) -> Any:
+            raise RuntimeError("no")
+
+    assert DocumentRenderer("shape").context_value("b", Broken()) == '{"$unrenderable":"Broken"}'

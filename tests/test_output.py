@@ -491,7 +491,16 @@ def test_render_json_keeps_what_it_can_when_orjson_rejects_a_value() -> None:
     line = render_json(
         None,
         "info",
-        {"event": "x", "n": 2**64, "ok": True, "f": 1.5, "none": None, "tags": ["a"], 7: [1]},
+        {
+            "event": "x",
+            "n": 2**64,
+            "ok": True,
+            "f": 1.5,
+            "none": None,
+            "tags": ["a"],
+            7: [1],
+            "deep": {"n": [2**70, "b"]},
+        },
     )
     assert json.loads(line) == {
         "event": "x",
@@ -500,7 +509,8 @@ def test_render_json_keeps_what_it_can_when_orjson_rejects_a_value() -> None:
         "f": 1.5,
         "none": None,
         "tags": ["a"],
-        "7": "[1]",
+        "7": [1],
+        "deep": {"n": [str(2**70), "b"]},
     }
     assert line.endswith(b"\n")
 
