@@ -843,7 +843,12 @@ def test_never_raises_even_with_the_stack_all_but_exhausted(mode: str) -> None:
                 results.append(call(*args))
             finally:
                 sys.setrecursionlimit(limit)
-    assert '{"$unrenderable":"RecursionError"}' in str(results)
+    assert len(results) == len(calls) * 59  # every call returned: none raised
+    # Where the stack gave out, a placeholder stands in. Which one depends on how deep the
+    # interpreter lets the fallback itself go: Python 3.12 counts frames differently and
+    # gives the fallbacks more room, so the last resort is seen only before it.
+    if sys.version_info < (3, 12):
+        assert '{"$unrenderable":"RecursionError"}' in str(results)
 
 
 class BadMessage:
