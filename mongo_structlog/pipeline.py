@@ -154,6 +154,7 @@ class Pipeline:
         self._keep_all = self.command_rate >= 1.0
         self._keep_mode = 1 if self._keep_all else 2 if self._command_cutoff else 0
         self._slow_micros = settings.slow_ms * 1000.0
+        self._fast_below = -1.0 if self.command_started_on else self._slow_micros
         self._rates = {
             "heartbeat": settings.sample_rate_heartbeat,
             "pool": settings.sample_rate_pool,
@@ -318,11 +319,9 @@ class Pipeline:
         """Log a command's success if it is kept or slow (the command listener's ``succeeded``)."""
         try:
             entry = self.correlator.young.pop(event.request_id, None)
-            if (
-                type(entry) is CommandStartedEvent  # dropped at its start
-                and event.duration_micros < self._slow_micros
-                and not self.command_started_on
-            ):
+            # _fast_below is the slow threshold, or -1 when started records are logged
+            # (then a drop at the start is written late if slow or failed: not here).
+            if type(entry) is CommandStartedEvent and event.duration_micros < self._fast_below:
                 # The hot path of sampling, inlined: count the drop, and now and then look
                 # at the clock for the summary record.
                 next(self._succeeded_out)
