@@ -171,10 +171,12 @@ class LoggingTopologyListener(_Base, monitoring.TopologyListener):
         """A client's topology opened; a per-client set learns its topology id here."""
         p = self._pipeline
         try:
-            if p.per_client:
-                p.topology_id = str(event.topology_id)
+            topology_id = str(event.topology_id)
+            # Learnt first, so that records made meanwhile on other threads carry it.
+            waiting = p.learn_topology(topology_id) if p.per_client else []
             if p.topology_info_on:
-                p.emit("info", "mongodb.topology.opened", {"topology_id": str(event.topology_id)})
+                p.emit("info", "mongodb.topology.opened", {"topology_id": topology_id})
+            p.write_waiting(waiting)  # the records made before the id was known, after it
         except Exception as exc:
             p.internal_error("topology opened", exc)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import random
+import threading
 import time
 import weakref
 from contextvars import ContextVar
@@ -37,6 +38,9 @@ _SUCCEEDED = "mongodb.command.succeeded"
 CHECKED_OUT: ContextVar[Any] = ContextVar("mongo_structlog_checked_out", default=None)
 
 _SUMMARY = "mongodb.sampling.summary"
+# What PyMongo may publish before its topology-opened event (an AsyncMongoClient creates its
+# first pool before the opened event comes out of its event queue).
+_MAY_COME_FIRST = frozenset({"mongodb.pool.created"})
 
 
 def _header(
@@ -49,18 +53,35 @@ def _header(
 
 
 class Finisher:
-    """What a listener set's end takes, held apart from its :class:`Pipeline`.
+    """A listener set's topology id, its first records, and its end, held apart from the pipeline.
+
+    A per-client set stamps its client's ``topology_id`` on every record, but PyMongo may
+    publish a pool's creation before the topology's opening: such a record, made before the
+    set knows its id, waits here (one per server) and is written, stamped, right after the
+    ``mongodb.topology.opened`` record.
 
     A weakref finaliser must not hold what it finalises, so the pipeline of a dropped
-    ``listeners()`` set is finished by this object: the drops not yet reported get their
-    ``mongodb.sampling.summary`` records (whatever the interval), then the output closes.
-    At exit only the summaries are written (PyMongo may still log while it shuts down).
+    ``listeners()`` set is finished by this object: records still waiting are written, the
+    drops not yet reported get their ``mongodb.sampling.summary`` records (whatever the
+    interval), then the output closes. At exit only the last two are written, not closed
+    (PyMongo may still log while it shuts down).
 
     Attributes:
         topology_id: The client's topology id once a per-client set has learnt it.
     """
 
-    __slots__ = ("__weakref__", "_closed", "output", "summary_on", "suppressed", "topology_id")
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_lock",
+        "_waiting",
+        "output",
+        "summary_on",
+        "suppressed",
+        "topology_id",
+    )
+
+    _MAX_WAITING = 100
 
     def __init__(self, output: Output, suppressed: Suppressed, summary_on: bool) -> None:
         self.output = output
@@ -68,11 +89,53 @@ class Finisher:
         self.summary_on = summary_on
         self.topology_id: str | None = None
         self._closed = False
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[str, str, dict[str, Any]]] = []
         _LIVE.add(self)
 
+    def hold(self, method: str, event: str, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Keep a record made before the topology id was known, or give it back stamped.
+
+        Returns:
+            ``None`` when the record waits for the id; else the record to write (with the
+            id, if one is known now).
+        """
+        if "topology_id" in record:  # a server or topology record names its own
+            return record
+        with self._lock:
+            topology_id = self.topology_id
+            if topology_id is None:
+                if event not in _MAY_COME_FIRST:
+                    return record
+                if len(self._waiting) < self._MAX_WAITING and not self._closed:
+                    self._waiting.append((method, event, record))
+                    return None
+                return record  # never held for ever, nor without bound
+        return _stamped(record, topology_id)
+
+    def learn(self, topology_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """Set the topology id; return the records that waited for it, for :meth:`write`."""
+        with self._lock:
+            self.topology_id = topology_id
+            waiting, self._waiting = self._waiting, []
+        return waiting
+
+    def write(
+        self, records: list[tuple[str, str, dict[str, Any]]], topology_id: str | None
+    ) -> None:
+        """Write records that waited, stamped with ``topology_id`` (when not ``None``)."""
+        for method, event, record in records:
+            self.output.log_record(method, _stamped(record, topology_id))
+            STATS.emitted(event)
+
     def summarise(self) -> None:
-        """Write a summary record for every event with drops not reported yet."""
-        if not self.summary_on or self._closed:
+        """Write what waits, and a summary record for every event with drops not reported yet."""
+        if self._closed:
+            return
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        self.write(waiting, None)
+        if not self.summary_on:
             return
         try:
             for fields in self.suppressed.due(time.monotonic(), final=True):
@@ -91,6 +154,18 @@ class Finisher:
         self._closed = True
         _LIVE.discard(self)
         self.output.close()
+
+
+def _stamped(record: dict[str, Any], topology_id: str | None) -> dict[str, Any]:
+    """The record with ``topology_id`` after ``event``, where records carry it."""
+    if topology_id is None or "topology_id" in record:
+        return record
+    stamped: dict[str, Any] = {}
+    for key, value in record.items():
+        stamped[key] = value
+        if key == "event":
+            stamped["topology_id"] = topology_id
+    return stamped
 
 
 _LIVE: weakref.WeakSet[Finisher] = weakref.WeakSet()
@@ -173,15 +248,12 @@ class Pipeline:
         self._written = 0
         #: Call to end this set: the last summary records, then the output closes.
         self.finisher = Finisher(self.output, self.suppressed, self.summary_on)
+        self._unstamped = per_client
 
     @property
     def topology_id(self) -> str | None:
         """The client's topology id, once a per-client set has learnt it."""
         return self.finisher.topology_id
-
-    @topology_id.setter
-    def topology_id(self, value: str | None) -> None:
-        self.finisher.topology_id = value
 
     def close(self) -> None:
         """Write the summary of what was dropped and not yet reported; close the output."""
@@ -201,8 +273,28 @@ class Pipeline:
 
     def write(self, method: str, event: str, record: dict[str, Any]) -> None:
         """Hand a complete record (from :meth:`header`) to the output and count it."""
+        if self._unstamped:  # a per-client set that does not know its topology id yet
+            held = self.finisher.hold(method, event, record)
+            if held is None:
+                return
+            record = held
         self._log_record(method, record)
         STATS.emitted(event)
+
+    def learn_topology(self, topology_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """A per-client set learns its client's topology id.
+
+        Returns:
+            The records that waited for it; pass them to :meth:`write_waiting` once the
+            ``mongodb.topology.opened`` record is written.
+        """
+        waiting = self.finisher.learn(topology_id)
+        self._unstamped = False
+        return waiting
+
+    def write_waiting(self, waiting: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Write the records :meth:`learn_topology` returned, stamped."""
+        self.finisher.write(waiting, self.finisher.topology_id)
 
     def drop(self, event: str, sampled: bool = True) -> None:
         """Count a record suppressed by a sample rate (or, ``sampled=False``, a burst limit)."""

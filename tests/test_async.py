@@ -140,3 +140,31 @@ def test_each_task_carries_its_own_contextvars_on_its_command_records(
     assert len(ping) == 2
     assert all("request_id_app" not in r for r in ping)
     assert mongo_structlog.stats()["internal_errors"] == 0
+
+
+def test_every_record_of_an_async_clients_set_carries_its_topology_id(
+    server: MockupDB, log_path: Path
+) -> None:
+    serve_orders(server)
+
+    async def run() -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            server.uri,
+            serverSelectionTimeoutMS=5000,
+            event_listeners=mongo_structlog.listeners(output=str(log_path), level="debug"),
+        )
+        try:
+            await client.shop.orders.find_one({})
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+    records = read_records(log_path)
+    # The pool is created before the topology's opened event comes out of PyMongo's queue:
+    # its record waits for the id and follows the opened record.
+    assert [r["event"] for r in records[:2]] == [
+        "mongodb.topology.opened",
+        "mongodb.pool.created",
+    ]
+    assert len({r.get("topology_id") for r in records}) == 1
+    assert None not in {r.get("topology_id") for r in records}

@@ -465,6 +465,29 @@ def test_records_before_the_topology_opened_carry_no_topology_id(log_path: Path)
     assert "topology_id" not in read_records(log_path)[0]
 
 
+def test_a_pool_created_before_the_topology_opened_waits_for_its_id(log_path: Path) -> None:
+    _, _, _, topology, pool = mongo_structlog.listeners(output=str(log_path))
+    pool.pool_created(f.pool_created())
+    assert read_records(log_path) == []
+    topology.opened(f.topology_opened())
+    opened, created = read_records(log_path)
+    assert opened["event"] == "mongodb.topology.opened"
+    assert list(created)[:4] == ["timestamp", "level", "event", "topology_id"]
+    assert (created["event"], created["topology_id"]) == ("mongodb.pool.created", T)
+    assert mongo_structlog.stats()["emitted"]["mongodb.pool.created"] == 1
+
+
+def test_a_pool_created_that_never_learns_its_topology_id_is_written_at_the_end(
+    log_path: Path,
+) -> None:
+    listener_set = mongo_structlog.listeners(output=str(log_path))
+    listener_set[4].pool_created(f.pool_created())
+    listener_set[0].pipeline.close()
+    (created,) = read_records(log_path)
+    assert created["event"] == "mongodb.pool.created"
+    assert "topology_id" not in created
+
+
 # -- the listener boundary ---------------------------------------------------------------------
 
 
