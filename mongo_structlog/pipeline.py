@@ -22,7 +22,7 @@ from . import events as ev
 from .correlation import Correlator
 from .documents import DocumentRenderer, collection_of, is_sensitive
 from .output import Output, build_output, rfc3339_now
-from .sampling import BurstLimiter, Suppressed, keep_request, threshold
+from .sampling import LOCK_HOLDERS, BurstLimiter, Suppressed, keep_request, threshold
 from .settings import LEVELS, Settings
 from .stats import STATS
 
@@ -90,6 +90,7 @@ class Finisher:
         self.topology_id: str | None = None
         self._closed = False
         self._lock = threading.Lock()
+        LOCK_HOLDERS.add(self)  # a forked child gets a new lock
         self._waiting: list[tuple[str, str, dict[str, Any]]] = []
         _LIVE.add(self)
 

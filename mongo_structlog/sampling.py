@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["BurstLimiter", "Suppressed", "keep_request", "mix64", "threshold"]
+__all__ = ["LOCK_HOLDERS", "BurstLimiter", "Suppressed", "keep_request", "mix64", "threshold"]
 
 _MASK64 = (1 << 64) - 1
 _SPAN = 1 << 64
