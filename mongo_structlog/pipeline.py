@@ -106,8 +106,6 @@ class Finisher:
         with self._lock:
             topology_id = self.topology_id
             if topology_id is None:
-                if event not in _MAY_COME_FIRST:
-                    return record
                 if len(self._waiting) < self._MAX_WAITING and not self._closed:
                     self._waiting.append((method, event, record))
                     return None
@@ -274,7 +272,7 @@ class Pipeline:
 
     def write(self, method: str, event: str, record: dict[str, Any]) -> None:
         """Hand a complete record (from :meth:`header`) to the output and count it."""
-        if self._unstamped:  # a per-client set that does not know its topology id yet
+        if self._unstamped and event in _MAY_COME_FIRST:  # before the topology id is known
             held = self.finisher.hold(method, event, record)
             if held is None:
                 return

@@ -2,14 +2,13 @@
 
 Every sink swallows its own failures: they are counted in ``stats()`` (``sink_errors``,
 ``queue_dropped``) and reported once on stderr, never raised into PyMongo. The queue is
-the stdlib's ``QueueListener`` draining a bounded ``queue.Queue``; it is flushed at exit
+the stdlib's ``QueueListener`` draining a bounded ``queue.SimpleQueue``; it is flushed at exit
 and started afresh (empty) in a forked child.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import logging.handlers
 import os
@@ -124,14 +123,12 @@ class _DrainHandler(logging.Handler):
 class _Listener(logging.handlers.QueueListener):
     """The stdlib's QueueListener, with a stop that cannot fail on a full queue."""
 
-    def __init__(self, pending: queue.Queue[Any], handler: logging.Handler) -> None:
+    def __init__(self, pending: queue.SimpleQueue[Any], handler: logging.Handler) -> None:
         super().__init__(pending, handler)
         self.pending = pending
 
     def enqueue_sentinel(self) -> None:
-        # A full queue for this long means the drain thread is stuck on a dead sink.
-        with contextlib.suppress(queue.Full):
-            self.pending.put(None, timeout=_STALL_SECONDS)
+        self.pending.put(None)  # never blocks: the bound is kept by QueuedSink.msg
 
 
 _QUEUED: weakref.WeakSet[QueuedSink] = weakref.WeakSet()
@@ -156,7 +153,9 @@ class QueuedSink:
         _QUEUED.add(self)
 
     def _start(self) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(self._size)
+        # The C SimpleQueue: a put costs a twentieth of queue.Queue's; the bound is checked
+        # by msg() (qsize() is exact for one producer, within a line or two for several).
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._listener = _Listener(self._queue, self._drain)
         self._listener.start()
         # Per-client pipelines are dropped with their client, never closed: when this
@@ -165,9 +164,10 @@ class QueuedSink:
         self._retire.atexit = False  # at exit, _flush_all_at_exit does the writing
 
     def msg(self, message: Any) -> None:
-        try:
-            self._queue.put_nowait(message)
-        except queue.Full:
+        pending = self._queue
+        if pending.qsize() < self._size:
+            pending.put(message)
+        else:
             STATS.add("queue_dropped")
             STATS.warn_once("queue", f"output queue full ({self._size} lines); dropping records")
 
@@ -185,15 +185,7 @@ class QueuedSink:
         marker = _Flushed()
         drain = self._drain
         seen = drain.handled
-        while True:
-            try:
-                self._queue.put(marker, timeout=_STALL_SECONDS)
-                break
-            except queue.Full:
-                if drain.handled == seen:
-                    self._stalled()
-                    return
-                seen = drain.handled
+        self._queue.put(marker)  # past the bound by one at most: a marker is not a line
         while not marker.done.wait(_STALL_SECONDS):
             if drain.handled == seen:
                 self._stalled()
@@ -231,9 +223,8 @@ class QueuedSink:
             self._start()
 
 
-def _retire(pending: queue.Queue[Any]) -> None:
-    with contextlib.suppress(queue.Full):
-        pending.put_nowait(None)  # QueueListener's sentinel: drain what is queued, then end
+def _retire(pending: queue.SimpleQueue[Any]) -> None:
+    pending.put(None)  # QueueListener's sentinel: drain what is queued, then end
 
 
 class QueuedStdlib:
