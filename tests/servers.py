@@ -6,16 +6,20 @@ loopback: it answers the driver's handshake by itself; tests script the rest.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mockupdb import MockupDB
+from pymongo import AsyncMongoClient
 
 #: A MongoDB 7.0 standalone's handshake.
 STANDALONE = {"maxWireVersion": 21, "minWireVersion": 0}
+
+T = TypeVar("T")
 
 
 def standalone(**hello: Any) -> MockupDB:
@@ -89,3 +93,28 @@ def iter_lines(path: Path | str) -> Iterator[str]:
     """Raw lines of ``path`` (to check none is broken or interleaved)."""
     with open(path, encoding="utf-8") as handle:
         yield from handle
+
+
+def with_async_client(
+    uri: str,
+    listeners: list[Any],
+    body: Callable[[AsyncMongoClient[dict[str, Any]]], Awaitable[T]],
+    **options: Any,
+) -> T:
+    """Run ``body(client)`` under ``asyncio.run`` with an ``AsyncMongoClient`` made inside it.
+
+    The client is made in the running loop (as an application makes it, so its monitor
+    tasks copy that task's context), with ``listeners`` and any client ``options``, and
+    closed afterwards.
+    """
+
+    async def run() -> T:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, serverSelectionTimeoutMS=5000, event_listeners=listeners, **options
+        )
+        try:
+            return await body(client)
+        finally:
+            await client.close()
+
+    return asyncio.run(run())

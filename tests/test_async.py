@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient, MongoClient
 
 import mongo_structlog
 
-from .servers import named, read_records, without_volatile
+from .servers import named, read_records, with_async_client, without_volatile
 
 MakeClient = Callable[..., MongoClient[dict[str, Any]]]
 
@@ -52,18 +52,11 @@ def test_async_client_writes_the_same_command_records_as_the_sync_client(
     assert sync_client.shop.orders.find_one({"status": "open"}) == {"_id": 1, "status": "open"}
     sync_client.close()
 
-    async def run() -> dict[str, Any] | None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            server.uri,
-            serverSelectionTimeoutMS=5000,
-            event_listeners=mongo_structlog.listeners(output=str(async_log)),
-        )
-        try:
-            return await client.shop.orders.find_one({"status": "open"})
-        finally:
-            await client.close()
+    async def find(client: AsyncMongoClient[dict[str, Any]]) -> dict[str, Any] | None:
+        return await client.shop.orders.find_one({"status": "open"})
 
-    assert asyncio.run(run()) == {"_id": 1, "status": "open"}
+    listener_set = mongo_structlog.listeners(output=str(async_log))
+    assert with_async_client(server.uri, listener_set, find) == {"_id": 1, "status": "open"}
 
     sync_records, async_records = read_records(sync_log), read_records(async_log)
     assert completions(async_records) == completions(sync_records)
@@ -101,21 +94,12 @@ def test_each_task_carries_its_own_contextvars_on_its_command_records(
             await client.shop.orders.find_one({"request": request})
             await asyncio.sleep(0)  # let the other task run in between
 
-    async def run() -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            server.uri,
-            serverSelectionTimeoutMS=5000,
-            event_listeners=mongo_structlog.listeners(
-                output=str(log_path), level="debug", documents="full"
-            ),
-        )
-        try:
-            await client.admin.command("ping")
-            await asyncio.gather(handle(client, "req-a"), handle(client, "req-b"))
-        finally:
-            await client.close()
+    async def run(client: AsyncMongoClient[dict[str, Any]]) -> None:
+        await client.admin.command("ping")
+        await asyncio.gather(handle(client, "req-a"), handle(client, "req-b"))
 
-    asyncio.run(run())
+    listener_set = mongo_structlog.listeners(output=str(log_path), level="debug", documents="full")
+    with_async_client(server.uri, listener_set, run)
 
     records = read_records(log_path)
     finds = [r for r in records if r.get("collection") == "orders"]
@@ -147,18 +131,11 @@ def test_every_record_of_an_async_clients_set_carries_its_topology_id(
 ) -> None:
     serve_orders(server)
 
-    async def run() -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            server.uri,
-            serverSelectionTimeoutMS=5000,
-            event_listeners=mongo_structlog.listeners(output=str(log_path), level="debug"),
-        )
-        try:
-            await client.shop.orders.find_one({})
-        finally:
-            await client.close()
+    async def run(client: AsyncMongoClient[dict[str, Any]]) -> None:
+        await client.shop.orders.find_one({})
 
-    asyncio.run(run())
+    listener_set = mongo_structlog.listeners(output=str(log_path), level="debug")
+    with_async_client(server.uri, listener_set, run)
     records = read_records(log_path)
     # The pool is created before the topology's opened event comes out of PyMongo's queue:
     # its record waits for the id and follows the opened record.

@@ -31,7 +31,7 @@ import mongo_structlog
 from mongo_structlog.context import trace_processor
 
 from .factory import speed_up_sdam
-from .servers import named, read_records, wait_for
+from .servers import named, read_records, wait_for, with_async_client
 
 MakeClient = Callable[..., MongoClient[dict[str, Any]]]
 
@@ -154,20 +154,13 @@ def test_each_asyncio_task_gets_its_own_spans_ids_on_its_command_records(
                 assert await client.shop[name].find_one({}) == ONE_DOC
                 await asyncio.sleep(0)  # let the other task run in between
 
-    async def run() -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            server.uri,
-            serverSelectionTimeoutMS=5000,
-            event_listeners=mongo_structlog.listeners(output=str(log_path), level="debug"),
-        )
-        try:
-            await client.admin.command("ping")
-            await asyncio.gather(handle(client, "alpha"), handle(client, "beta"))
-            assert await client.shop.untraced.find_one({}) == ONE_DOC
-        finally:
-            await client.close()
+    async def run(client: AsyncMongoClient[dict[str, Any]]) -> None:
+        await client.admin.command("ping")
+        await asyncio.gather(handle(client, "alpha"), handle(client, "beta"))
+        assert await client.shop.untraced.find_one({}) == ONE_DOC
 
-    asyncio.run(run())
+    listener_set = mongo_structlog.listeners(output=str(log_path), level="debug")
+    with_async_client(server.uri, listener_set, run)
 
     records = read_records(log_path)
     for name in ("alpha", "beta"):
@@ -321,19 +314,12 @@ def test_async_tasks_bound_values_appear_on_their_command_records(
             assert await client.shop[user].find_one({}) == ONE_DOC
             await asyncio.sleep(0)
 
-    async def run() -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            server.uri,
-            serverSelectionTimeoutMS=5000,
-            event_listeners=mongo_structlog.listeners(output=str(log_path), level="debug"),
-        )
-        try:
-            await client.admin.command("ping")
-            await asyncio.gather(handle(client, "ada"), handle(client, "linus"))
-        finally:
-            await client.close()
+    async def run(client: AsyncMongoClient[dict[str, Any]]) -> None:
+        await client.admin.command("ping")
+        await asyncio.gather(handle(client, "ada"), handle(client, "linus"))
 
-    asyncio.run(run())
+    listener_set = mongo_structlog.listeners(output=str(log_path), level="debug")
+    with_async_client(server.uri, listener_set, run)
 
     records = read_records(log_path)
     for user in ("ada", "linus"):
@@ -437,26 +423,18 @@ def test_async_monitor_records_carry_nothing_from_the_request_that_opened_the_cl
     speed_up_sdam(monkeypatch)
     serve_finds(server)
 
-    async def run() -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            server.uri,
-            serverSelectionTimeoutMS=5000,
-            heartbeatFrequencyMS=500,
-            event_listeners=mongo_structlog.listeners(output=str(log_path), level="debug"),
-        )
-        try:
-            with tracer.start_as_current_span("first request"):
-                structlog.contextvars.bind_contextvars(user_id=42)
-                assert await client.shop.orders.find_one({}) == ONE_DOC
-                structlog.contextvars.clear_contextvars()
-            for _ in range(200):
-                if len(named(read_records(log_path), "mongodb.heartbeat.succeeded")) >= 2:
-                    break
-                await asyncio.sleep(0.02)
-        finally:
-            await client.close()
+    async def run(client: AsyncMongoClient[dict[str, Any]]) -> None:
+        with tracer.start_as_current_span("first request"):
+            structlog.contextvars.bind_contextvars(user_id=42)
+            assert await client.shop.orders.find_one({}) == ONE_DOC
+            structlog.contextvars.clear_contextvars()
+        for _ in range(200):
+            if len(named(read_records(log_path), "mongodb.heartbeat.succeeded")) >= 2:
+                break
+            await asyncio.sleep(0.02)
 
-    asyncio.run(run())
+    listener_set = mongo_structlog.listeners(output=str(log_path), level="debug")
+    with_async_client(server.uri, listener_set, run, heartbeatFrequencyMS=500)
 
     records = read_records(log_path)
     assert len(named(records, "mongodb.heartbeat.succeeded")) >= 2
