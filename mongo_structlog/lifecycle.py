@@ -88,8 +88,6 @@ class Finisher:
             ``None`` when the record waits for the id; else the record to write (with the
             id, if one is known now).
         """
-        if "topology_id" in record:  # a server or topology record names its own
-            return record
         with self._lock:
             topology_id = self.topology_id
             if topology_id is None:

@@ -81,8 +81,8 @@ class Pipeline:
 
         self.command_rate = settings.command_rate
         self._command_cutoff = threshold(self.command_rate)
-        self._keep_all = self.command_rate >= 1.0
-        self._keep_mode = 1 if self._keep_all else 2 if self._command_cutoff else 0
+        # 0: drop every command, 1: keep every one, 2: decide by request id
+        self._keep_mode = 1 if self.command_rate >= 1.0 else 2 if self._command_cutoff else 0
         self._slow_micros = settings.slow_ms * 1000.0
         self._fast_below = -1.0 if self.command_started_on else self._slow_micros
         self._rates = {
@@ -197,7 +197,7 @@ class Pipeline:
         """
         try:
             request_id = event.request_id
-            keep = self._keep_mode  # 0: none, 1: all, 2: by request id
+            keep = self._keep_mode
             if keep and (keep == 1 or keep_request(request_id, self._command_cutoff)):
                 self._command_kept(event)
                 return
@@ -300,8 +300,8 @@ class Pipeline:
             started, rendered, kept = entry, None, False
         else:  # evicted, or started before the listener was there: decide again
             started = rendered = None
-            cutoff = self._command_cutoff
-            kept = self._keep_all or bool(cutoff and keep_request(event.request_id, cutoff))
+            keep = self._keep_mode
+            kept = keep == 1 or (keep == 2 and keep_request(event.request_id, self._command_cutoff))
         name = "mongodb.command.failed" if failed else "mongodb.command.succeeded"
         if not (kept or failed or slow):
             if self.command_started_on and started is not None:
