@@ -276,3 +276,10 @@ def test_configure_routes_each_method_to_work_or_to_the_no_op() -> None:
     ]
     assert len(methods) == 23  # one per PyMongo event
     assert all(method is IGNORE for method in methods)  # reset: every event costs a C call
+
+
+def test_without_the_command_family_a_check_out_at_info_is_the_no_op() -> None:
+    *_, pool = mongo_structlog.listeners(output="stderr", families="pool,heartbeat")
+    assert pool.connection_checked_out is IGNORE
+    *_, pool = mongo_structlog.listeners(output="stderr")
+    assert pool.connection_checked_out == CHECKED_OUT.set
