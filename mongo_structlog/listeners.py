@@ -3,10 +3,11 @@
 PyMongo calls these synchronously, on the application's thread for commands and pool
 activity and on monitor threads for heartbeats and topology changes, so what a method
 costs is the application's latency. Whether a method does anything is decided when its
-pipeline is set (at creation and at every ``configure()``), not per event: a method
-whose events the settings do not log is replaced, on the instance, by :data:`IGNORE`,
-and the command methods are the pipeline's own, so an event PyMongo publishes costs at
-most one Python call. Every method runs inside the boundary: an internal error is
+pipeline is set (at creation and at every ``configure()``), not per event: each listener
+is an instance of its own subclass, on which a method whose events the settings do not
+log is :func:`ignore` (an empty method found on the class: the cheapest call PyMongo can
+make, as cheap as a do-nothing listener's), and the command methods hand the event
+straight to the pipeline. Every method runs inside the boundary: an internal error is
 counted in ``stats()``, reported once on stderr, and never raised into PyMongo.
 """
 
@@ -16,26 +17,45 @@ from collections.abc import Callable
 from typing import Any
 
 from pymongo import monitoring
+from pymongo.monitoring import CommandStartedEvent
 
+from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
 from .pipeline import CHECKED_OUT, Pipeline
+from .sampling import keep_request
 
 __all__ = [
-    "IGNORE",
     "LoggingCommandListener",
     "LoggingConnectionPoolListener",
     "LoggingHeartbeatListener",
     "LoggingServerListener",
     "LoggingTopologyListener",
+    "ignore",
 ]
 
-#: What a listener method becomes when its events are not logged: a C function of one
-#: argument with no effect, cheaper for PyMongo to call than an empty Python method.
-IGNORE: Callable[[Any], object] = id
+
+def ignore(self: object, event: object) -> None:
+    """What a listener method becomes when its events are not logged: nothing at all.
+
+    A plain method on the listener's class: PyMongo's call of it costs what a do-nothing
+    listener's does (a C function, or anything kept on the instance, costs more: the
+    interpreter cannot specialise the call).
+    """
 
 
 class _Base:
-    """Holds the :class:`Pipeline`; setting it (``configure()`` swaps it) routes the methods."""
+    """Holds the :class:`Pipeline`; setting it (``configure()`` swaps it) routes the methods.
+
+    Every listener is created as an instance of its own subclass of the class asked for,
+    and routing sets that subclass's methods. (Switching an object's class instead, or
+    keeping methods on the instance, makes every later call slower.) The subclass never
+    holds the pipeline, so a dropped listener set is freed, and its file closed, at once.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        namespace["__doc__"] = cls.__doc__
+        return super().__new__(type(cls.__name__, (cls,), namespace))
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -54,38 +74,80 @@ class _Base:
         raise NotImplementedError
 
     def _use(self, name: str, enabled: bool, handler: Callable[[Any], Any] | None = None) -> None:
-        """Point method ``name`` at ``handler`` (default: the class's own) or at IGNORE."""
+        """Route method ``name`` to ``handler`` (default: the class's own) or to :func:`ignore`.
+
+        ``handler`` must not hold the pipeline (it is kept on the listener's own class).
+        Each step is atomic: an event sees the old routing of its method or the new one.
+        """
+        own = type(self)
         if enabled and handler is None:
-            # The class's method, found through the type: a bound method kept on the
-            # instance would make a reference cycle and delay closing a dropped set's file.
-            self.__dict__.pop(name, None)
+            if name in own.__dict__:
+                delattr(own, name)
         else:
-            setattr(self, name, handler if enabled else IGNORE)  # atomic: old or new is seen
+            setattr(own, name, handler if enabled else ignore)
 
 
 class LoggingCommandListener(_Base, monitoring.CommandListener):
     """``mongodb.command.started`` / ``succeeded`` / ``failed``.
 
-    The methods are the pipeline's :meth:`~Pipeline.command_started`,
-    :meth:`~Pipeline.command_succeeded` and :meth:`~Pipeline.command_failed`.
+    The hot path of sampling lives here, inlined, so that a command dropped by sampling
+    costs PyMongo one Python call per event: at its start one mix of its request id and
+    one dict insert (:meth:`.Correlator.put` inlined), at its success a dict pop and one
+    counter step (its drop, counted for ``stats()`` and the summary records). Everything
+    else is the pipeline's (:meth:`~Pipeline.command_kept`,
+    :meth:`~Pipeline.command_completed`). Values are read from the events' slots
+    (see :mod:`._eventslots`).
     """
 
     def _route(self, p: Pipeline) -> None:
-        self._use("started", p.command_on, p.command_started)
-        self._use("succeeded", p.command_on, p.command_succeeded)
-        self._use("failed", p.command_on, p.command_failed)
+        self._use("started", p.command_on)
+        self._use("succeeded", p.command_on)
+        self._use("failed", p.command_on)
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         """Remember the command; log it at ``debug`` when sampled in."""
-        self._pipeline.command_started(event)
+        p = self._pipeline
+        try:
+            request_id = event._msl_request_id  # type: ignore[attr-defined]
+            keep = p.keep_mode
+            if keep and (keep == 1 or keep_request(request_id, p.command_cutoff)):
+                p.command_kept(event)
+                return
+            correlator = p.correlator
+            young = correlator.young
+            if young.setdefault(request_id, event) is not event or len(young) >= correlator.limit:
+                # The id is taken by a command in flight, or it is time to rotate.
+                correlator.put(request_id, event._msl_connection_id, event)  # type: ignore[attr-defined]
+        except Exception as exc:
+            p.internal_error("command started", exc)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Log the completion (with the command) if kept or slow."""
-        self._pipeline.command_succeeded(event)
+        p = self._pipeline
+        try:
+            entry = p.correlator.young.pop(event._msl_request_id, None)  # type: ignore[attr-defined]
+            duration = event._msl_duration_micros  # type: ignore[attr-defined]
+            # A bare started event is a command dropped at its start.
+            if type(entry) is CommandStartedEvent and duration < p.fast_below:
+                next(p.succeeded_out)  # count the drop; now and then look at the clock
+                suppressed = p.suppressed
+                suppressed.countdown -= 1
+                if suppressed.countdown <= 0 and p.summary_on:
+                    p.maybe_summarise()
+                return
+            p.command_completed(event, duration, False, entry)
+        except Exception as exc:
+            p.internal_error("command succeeded", exc)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         """Always log a failed command, at ``warning``."""
-        self._pipeline.command_failed(event)
+        p = self._pipeline
+        try:
+            entry = p.correlator.young.pop(event._msl_request_id, None)  # type: ignore[attr-defined]
+            duration = event._msl_duration_micros  # type: ignore[attr-defined]
+            p.command_completed(event, duration, True, entry)
+        except Exception as exc:
+            p.internal_error("command failed", exc)
 
 
 class LoggingServerListener(_Base, monitoring.ServerListener):

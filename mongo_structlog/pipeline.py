@@ -13,8 +13,9 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-from pymongo.monitoring import CommandStartedEvent, ConnectionCheckedOutEvent
+from pymongo.monitoring import ConnectionCheckedOutEvent
 
+from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
 from .correlation import Correlator
 from .documents import DocumentRenderer, collection_of, is_sensitive
@@ -80,11 +81,14 @@ class Pipeline:
         self.summary_on = level <= _INFO
 
         self.command_rate = settings.command_rate
-        self._command_cutoff = threshold(self.command_rate)
-        # 0: drop every command, 1: keep every one, 2: decide by request id
-        self._keep_mode = 1 if self.command_rate >= 1.0 else 2 if self._command_cutoff else 0
+        # What the command listener's hot path reads (see listeners.LoggingCommandListener):
+        self.command_cutoff = threshold(self.command_rate)
+        #: 0: drop every command, 1: keep every one, 2: decide by request id.
+        self.keep_mode = 1 if self.command_rate >= 1.0 else 2 if self.command_cutoff else 0
         self._slow_micros = settings.slow_ms * 1000.0
-        self._fast_below = -1.0 if self.command_started_on else self._slow_micros
+        #: A sampled-out success faster than this is only counted; -1 when started records
+        #: are logged (a drop at the start is then written late if slow or failed).
+        self.fast_below = -1.0 if self.command_started_on else self._slow_micros
         self._rates = {
             "heartbeat": settings.sample_rate_heartbeat,
             "pool": settings.sample_rate_pool,
@@ -98,7 +102,7 @@ class Pipeline:
             settings.burst_limit, settings.burst_thereafter, settings.burst_interval_ms / 1000.0
         )
         self.suppressed = Suppressed(settings.summary_interval_ms / 1000.0, time.monotonic())
-        self._succeeded_out = self.suppressed.counter(_SUCCEEDED)
+        self.succeeded_out = self.suppressed.counter(_SUCCEEDED)
         STATS.count_drops(self.suppressed)
         self._written = 0
         #: Call to end this set: the last summary records, then the output closes.
@@ -156,9 +160,10 @@ class Pipeline:
         suppressed = self.suppressed
         look = suppressed.sampled_out(event) if sampled else suppressed.burst_limited(event)
         if look and self.summary_on:  # Suppressed says when reading the clock is worth it
-            self._maybe_summarise()
+            self.maybe_summarise()
 
-    def _maybe_summarise(self) -> None:
+    def maybe_summarise(self) -> None:
+        """Read the clock: age out lost commands, write the sampling summaries now due."""
         now = time.monotonic()
         self.correlator.tick(now)  # the clock is read: a chance to age out lost commands
         for fields in self.suppressed.due(now):
@@ -188,39 +193,20 @@ class Pipeline:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def command_started(self, event: Any) -> None:
-        """Remember a started command; log it now at ``debug`` if it is sampled in.
-
-        PyMongo calls this directly (it is the command listener's ``started``). A command
-        dropped by sampling costs one mix of its request id and one dict insert (inlined
-        :meth:`.Correlator.put`); its drop is counted at completion.
-        """
-        try:
-            request_id = event.request_id
-            keep = self._keep_mode
-            if keep and (keep == 1 or keep_request(request_id, self._command_cutoff)):
-                self._command_kept(event)
-                return
-            correlator = self.correlator
-            young = correlator.young
-            if young.setdefault(request_id, event) is not event or len(young) >= correlator.limit:
-                correlator.put(request_id, event.connection_id, event)  # id taken, or time to check
-        except Exception as exc:
-            self.internal_error("command started", exc)
-
-    def _command_kept(self, event: Any) -> None:
+    def command_kept(self, event: Any) -> None:
+        """Remember a started command sampled in; log it now if started records are on."""
         correlator = self.correlator
         if self.command_started_on:
             rendered = self._render(event)
-            correlator.put(event.request_id, event.connection_id, (event, rendered))
+            correlator.put(event._msl_request_id, event._msl_connection_id, (event, rendered))
             fields = self._started_fields(event, rendered, self.command_rate < 1.0)
             self.emit("debug", "mongodb.command.started", fields)
         else:
-            correlator.put(event.request_id, event.connection_id, (event, None))
+            correlator.put(event._msl_request_id, event._msl_connection_id, (event, None))
 
     def _render(self, started: Any) -> tuple[str | None, str]:
-        name = started.command_name
-        command = started.command
+        name = started._msl_command_name
+        command = started._msl_command
         return self.renderer.command(name, {} if is_sensitive(name, command) else command)
 
     def _started_fields(
@@ -237,20 +223,21 @@ class Pipeline:
     ) -> dict[str, Any]:
         if fields is None:
             fields = {}
-        fields["request_id"] = event.request_id
-        fields["operation_id"] = event.operation_id
-        fields["command_name"] = event.command_name
-        fields["database_name"] = event.database_name
+        # The public attributes, read from their slots (see _eventslots).
+        fields["request_id"] = event._msl_request_id
+        fields["operation_id"] = event._msl_operation_id
+        fields["command_name"] = event._msl_command_name
+        fields["database_name"] = event._msl_database_name
         if started is not None:
-            collection = collection_of(started.command_name, started.command)
+            collection = collection_of(started._msl_command_name, started._msl_command)
             if collection is not None:
                 fields["collection"] = collection
-        address = event.connection_id
+        address = event._msl_connection_id
         fields.update(ev.address_fields(address))
         checked_out = CHECKED_OUT.get()
         if type(checked_out) is ConnectionCheckedOutEvent and checked_out.address == address:
             fields["connection_id"] = checked_out.connection_id
-        server_connection_id = event.server_connection_id
+        server_connection_id = event._msl_server_connection_id
         if server_connection_id is not None:
             fields["server_connection_id"] = server_connection_id
         return fields
@@ -262,36 +249,19 @@ class Pipeline:
             fields["command"] = text
         fields["command_shape"] = shape
 
-    def command_succeeded(self, event: Any) -> None:
-        """Log a command's success if it is kept or slow (the command listener's ``succeeded``)."""
-        try:
-            entry = self.correlator.young.pop(event.request_id, None)
-            # _fast_below is the slow threshold, or -1 when started records are logged
-            # (then a drop at the start is written late if slow or failed: not here).
-            if type(entry) is CommandStartedEvent and event.duration_micros < self._fast_below:
-                # The hot path of sampling, inlined: count the drop, and now and then look
-                # at the clock for the summary record.
-                next(self._succeeded_out)
-                suppressed = self.suppressed
-                suppressed.countdown -= 1
-                if suppressed.countdown <= 0 and self.summary_on:
-                    self._maybe_summarise()
-                return
-            self._command_completed(event, False, entry)
-        except Exception as exc:
-            self.internal_error("command succeeded", exc)
+    def command_completed(self, event: Any, duration: int, failed: bool, entry: Any) -> None:
+        """Log a completion that is not a plain sampled-out success.
 
-    def command_failed(self, event: Any) -> None:
-        """Log a command's failure, at ``warning`` (the command listener's ``failed``)."""
-        try:
-            self._command_completed(event, True, self.correlator.young.pop(event.request_id, None))
-        except Exception as exc:
-            self.internal_error("command failed", exc)
-
-    def _command_completed(self, event: Any, failed: bool, entry: Any) -> None:
-        if type(entry) is not tuple or entry[0].connection_id != event.connection_id:
-            entry = self.correlator.pop(event.request_id, event.connection_id, entry)
-        duration = event.duration_micros
+        Args:
+            event: PyMongo's succeeded or failed event.
+            duration: Its ``duration_micros``.
+            failed: Whether it is a failure.
+            entry: What the correlation map's young generation held under its request id.
+        """
+        request_id = event._msl_request_id
+        address = event._msl_connection_id
+        if type(entry) is not tuple or entry[0]._msl_connection_id != address:
+            entry = self.correlator.pop(request_id, address, entry)
         slow = duration >= self._slow_micros
         if type(entry) is tuple:
             started, rendered = entry
@@ -300,8 +270,8 @@ class Pipeline:
             started, rendered, kept = entry, None, False
         else:  # evicted, or started before the listener was there: decide again
             started = rendered = None
-            keep = self._keep_mode
-            kept = keep == 1 or (keep == 2 and keep_request(event.request_id, self._command_cutoff))
+            keep = self.keep_mode
+            kept = keep == 1 or (keep == 2 and keep_request(request_id, self.command_cutoff))
         name = "mongodb.command.failed" if failed else "mongodb.command.succeeded"
         if not (kept or failed or slow):
             if self.command_started_on and started is not None:
@@ -312,17 +282,19 @@ class Pipeline:
         if LEVELS[method] < self.level:
             return  # below the configured minimum level: nothing to build
         if started is not None:
-            sensitive = is_sensitive(started.command_name, started.command)
+            command_name = started._msl_command_name
+            sensitive = is_sensitive(command_name, started._msl_command)
         else:
             # Without the started event a hello may have carried speculativeAuthenticate.
-            lowered = event.command_name.lower()
+            command_name = event._msl_command_name
+            lowered = command_name.lower()
             sensitive = is_sensitive(lowered, None) or lowered in ("hello", "ismaster")
         fields = self._command_fields(event, started, self.header(method, name))
         fields["duration_micros"] = duration
         if started is not None:
             if rendered is None:
-                command = {} if sensitive else started.command
-                rendered = self.renderer.command(started.command_name, command)
+                command = {} if sensitive else started._msl_command
+                rendered = self.renderer.command(command_name, command)
             self._add_command_text(fields, rendered)
             if self.command_started_on and not kept:
                 # Dropped at its start, now failed or slow: written late, stamped with the
@@ -331,9 +303,11 @@ class Pipeline:
                 late["timestamp"] = rfc3339_now(time.time() - duration / 1_000_000)
                 self.emit("debug", "mongodb.command.started", late)
         if failed:
-            fields.update(ev.failure_fields(event.failure, sensitive, self.renderer.error_message))
+            failure = event._msl_failure
+            fields.update(ev.failure_fields(failure, sensitive, self.renderer.error_message))
         else:
-            fields["reply"] = self.renderer.reply(event.command_name, event.reply, sensitive)
+            reply = event._msl_reply
+            fields["reply"] = self.renderer.reply(event._msl_command_name, reply, sensitive)
         fields["slow"] = slow
         if not (failed or slow) and self.command_rate < 1.0:
             fields["sample_rate"] = self.command_rate
@@ -341,4 +315,4 @@ class Pipeline:
         self._written += 1
         if self._written & 0x3F == 0 and self.summary_on:
             # Drops may have stopped; every 64th written record is a chance to report them.
-            self._maybe_summarise()
+            self.maybe_summarise()

@@ -13,12 +13,12 @@ from pymongo import MongoClient, monitoring
 import mongo_structlog
 from mongo_structlog import api
 from mongo_structlog.listeners import (
-    IGNORE,
     LoggingCommandListener,
     LoggingConnectionPoolListener,
     LoggingHeartbeatListener,
     LoggingServerListener,
     LoggingTopologyListener,
+    ignore,
 )
 from mongo_structlog.pipeline import CHECKED_OUT
 
@@ -36,7 +36,7 @@ def _fast_sdam(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_listeners_returns_one_listener_of_each_kind_sharing_one_pipeline() -> None:
     listener_set = mongo_structlog.listeners(output="stderr")
-    assert [type(listener) for listener in listener_set] == [
+    assert [type(listener).__base__ for listener in listener_set] == [
         LoggingCommandListener,
         LoggingServerListener,
         LoggingHeartbeatListener,
@@ -253,33 +253,53 @@ def test_a_dropped_listener_set_closes_its_file_at_once(tmp_path: Path) -> None:
         gc.enable()
 
 
+def routed(listener: object, name: str) -> object:
+    """What PyMongo finds as method ``name``: unbound, from the listener's own class."""
+    assert name not in vars(listener)  # never on the instance (slower calls, cycles)
+    return getattr(type(listener), name)
+
+
 def test_configure_routes_each_method_to_work_or_to_the_no_op() -> None:
     mongo_structlog.configure(output="stderr", level="info")
     commands, _, heartbeat, topology, pool = api._GLOBAL
-    assert topology.opened == topology.__class__.opened.__get__(topology)
-    pipeline = commands.pipeline
-    assert commands.started == pipeline.command_started
-    assert commands.succeeded == pipeline.command_succeeded
-    assert heartbeat.started is IGNORE
-    assert heartbeat.failed == heartbeat.__class__.failed.__get__(heartbeat)
-    assert pool.connection_check_out_started is IGNORE
-    assert pool.connection_checked_out == CHECKED_OUT.set  # only the connection number
+    assert routed(topology, "opened") is LoggingTopologyListener.opened
+    assert routed(commands, "started") is LoggingCommandListener.started
+    assert routed(commands, "succeeded") is LoggingCommandListener.succeeded
+    assert routed(heartbeat, "started") is ignore
+    assert routed(heartbeat, "failed") is LoggingHeartbeatListener.failed
+    assert routed(pool, "connection_check_out_started") is ignore
+    assert routed(pool, "connection_checked_out") == CHECKED_OUT.set  # only the number
+    classes = [type(listener) for listener in api._GLOBAL]
     mongo_structlog.configure(output="stderr", level="debug")
-    assert heartbeat.started == heartbeat.__class__.started.__get__(heartbeat)
-    assert pool.connection_checked_out == pool.__class__.connection_checked_out.__get__(pool)
+    assert [type(listener) for listener in api._GLOBAL] == classes  # routed in place
+    assert routed(heartbeat, "started") is LoggingHeartbeatListener.started
+    assert routed(pool, "connection_checked_out") is (
+        LoggingConnectionPoolListener.connection_checked_out
+    )
     mongo_structlog.reset()
     methods = [
-        getattr(listener, name)
+        routed(listener, name)
         for listener in api._GLOBAL
         for name in dir(type(listener))
         if not name.startswith("_") and name != "pipeline"
     ]
     assert len(methods) == 23  # one per PyMongo event
-    assert all(method is IGNORE for method in methods)  # reset: every event costs a C call
+    assert all(method is ignore for method in methods)  # reset: every event costs nothing
+
+
+def test_each_listener_has_a_class_of_its_own() -> None:
+    first = mongo_structlog.listeners(output="stderr")
+    second = mongo_structlog.listeners(output="stderr", level="debug")
+    for one, other, asked in zip(first, second, api._LISTENER_CLASSES, strict=True):
+        assert type(one) is not type(other)
+        assert type(one).__bases__ == (asked,)
+        assert (type(one).__name__, type(one).__doc__) == (asked.__name__, asked.__doc__)
+    assert routed(first[2], "started") is ignore
+    assert routed(second[2], "started") is LoggingHeartbeatListener.started
 
 
 def test_without_the_command_family_a_check_out_at_info_is_the_no_op() -> None:
     *_, pool = mongo_structlog.listeners(output="stderr", families="pool,heartbeat")
-    assert pool.connection_checked_out is IGNORE
+    assert routed(pool, "connection_checked_out") is ignore
     *_, pool = mongo_structlog.listeners(output="stderr")
-    assert pool.connection_checked_out == CHECKED_OUT.set
+    assert routed(pool, "connection_checked_out") == CHECKED_OUT.set

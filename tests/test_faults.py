@@ -253,5 +253,5 @@ def test_the_same_failure_is_reported_once_however_often_it_happens(
     reported = capfd.readouterr().err.splitlines()
     assert reported == [
         "mongo_structlog: internal error in command succeeded: AttributeError(\"'NoneType' "
-        "object has no attribute 'request_id'\") (reported once; see mongo_structlog.stats())"
+        "object has no attribute '_msl_request_id'\") (reported once; see mongo_structlog.stats())"
     ]

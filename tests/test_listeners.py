@@ -999,10 +999,10 @@ def test_an_internal_error_does_not_break_the_client(
     listener_set = mongo_structlog.listeners(output=str(log_path))
     pipeline = listener_set[0].pipeline
 
-    def command_completed(event: Any, failed: bool, entry: Any) -> None:
+    def command_completed(event: Any, duration: int, failed: bool, entry: Any) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(pipeline, "_command_completed", command_completed)
+    monkeypatch.setattr(pipeline, "command_completed", command_completed)
     client = make_client(server.uri, event_listeners=listener_set)
     assert client.admin.command("ping") == {"ok": 1}
     assert client.admin.command("ping") == {"ok": 1}
