@@ -17,6 +17,7 @@ import orjson
 import structlog
 
 from .context import context_merger, trace_processor
+from .deferred import Deferred
 from .settings import Settings
 from .sinks import FileSink, QueuedSink, QueuedStdlib, StreamSink
 from .stdlib import STDLIB_LOGGER_NAME, StdlibSink
@@ -144,10 +145,13 @@ class Output:
         sink: The object the logger writes to (has ``close()``).
     """
 
-    def __init__(self, logger: RecordLogger, sink: Any) -> None:
+    def __init__(self, logger: RecordLogger, sink: Any, deferred: bool = False) -> None:
         self.logger = logger
         self.sink = sink
         self.log_record = logger.log_record
+        #: Whether the writer thread completes records (a :class:`.deferred.Later` may
+        #: stand in for the command's documents).
+        self.deferred = deferred
 
     def close(self) -> None:
         """Release the sink (a file or a queue thread); stdout/stderr stay open."""
@@ -174,7 +178,8 @@ def build_output(
             :func:`.context_merger`); ``None`` writes them as they are.
 
     Returns:
-        The :class:`Output`.
+        The :class:`Output`. With ``queue_size`` set, the last step (rendering) and the
+        command's documents are left to the queue's writer thread (:mod:`.deferred`).
 
     Raises:
         ValueError: When the output file cannot be opened (names the variable and path).
@@ -203,14 +208,22 @@ def build_output(
     if trace is not None:
         processors.append(trace)
     processors.extend(extra_processors or [])
-    processors.append(_final_step(settings, target))
+    final = _final_step(settings, target)
+    if settings.queue_size:
+        # The rest is the writer thread's (see .deferred).
+        def defer(logger: Any, method_name: str, event_dict: Any) -> Deferred:
+            return Deferred(final, method_name, event_dict)
+
+        processors.append(defer)
+    else:
+        processors.append(final)
     logger = structlog.wrap_logger(
         sink,
         processors=processors,
         wrapper_class=RecordLogger,
         cache_logger_on_first_use=False,
     ).bind()
-    return Output(logger, sink)
+    return Output(logger, sink, deferred=bool(settings.queue_size))
 
 
 def _final_step(settings: Settings, target: str) -> Processor:

@@ -18,6 +18,7 @@ from pymongo.monitoring import ConnectionCheckedOutEvent
 from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
 from .correlation import Correlator
+from .deferred import Later
 from .documents import DocumentRenderer, collection_of, is_sensitive
 from .lifecycle import MAY_COME_FIRST, SUMMARY, Finisher, header
 from .output import Output, build_output, rfc3339_now
@@ -61,6 +62,7 @@ class Pipeline:
             output = build_output(settings, clean=self.renderer.context_value)
         self.output = output
         self._log_record = output.log_record
+        self._deferred = output.deferred
         level = settings.level_number
         families = set(settings.families)
         self.level = level
@@ -291,20 +293,33 @@ class Pipeline:
             sensitive = is_sensitive(lowered, None) or lowered in ("hello", "ismaster")
         fields = self._command_fields(event, started, self.header(method, name))
         fields["duration_micros"] = duration
+        # With a queued output the documents are read on the writer thread (see .deferred).
+        later = None
         if started is not None:
+            late = self.command_started_on and not kept  # its started record needs them now
             if rendered is None:
                 command = {} if sensitive else started._msl_command
-                rendered = self.renderer.command(command_name, command)
-            self._add_command_text(fields, rendered)
-            if self.command_started_on and not kept:
+                if self._deferred and not late:
+                    later = Later(self.renderer, command_name, command)
+                    fields["command"] = fields["command_shape"] = later
+                else:
+                    rendered = self.renderer.command(command_name, command)
+            if later is None:
+                self._add_command_text(fields, rendered)
+            if late:
                 # Dropped at its start, now failed or slow: written late, stamped with the
                 # time it started (PyMongo's duration runs from there).
-                late = self._started_fields(started, rendered, False)
-                late["timestamp"] = rfc3339_now(time.time() - duration / 1_000_000)
-                self.emit("debug", "mongodb.command.started", late)
+                late_fields = self._started_fields(started, rendered, False)
+                late_fields["timestamp"] = rfc3339_now(time.time() - duration / 1_000_000)
+                self.emit("debug", "mongodb.command.started", late_fields)
         if failed:
             failure = event._msl_failure
             fields.update(ev.failure_fields(failure, sensitive, self.renderer.error_message))
+        elif self._deferred:
+            if later is None:
+                later = Later(self.renderer, command_name, None)
+            later.reply(event._msl_command_name, event._msl_reply, sensitive)
+            fields["reply"] = later
         else:
             reply = event._msl_reply
             fields["reply"] = self.renderer.reply(event._msl_command_name, reply, sensitive)

@@ -18,6 +18,7 @@ import threading
 import weakref
 from typing import Any
 
+from .deferred import Deferred
 from .stats import STATS, sink_failed
 from .stdlib import StdlibSink
 
@@ -95,9 +96,9 @@ class _Flushed:
 class _DrainHandler(logging.Handler):
     """QueueListener's handler: hands each queued item to the real sink.
 
-    An item is a rendered line, a ``(method, msg, extra)`` call for the stdlib sink or
-    a :class:`_Flushed` marker. ``handled`` counts items done (only this thread writes
-    it), so a waiting ``flush()`` can tell a slow sink from a stuck one.
+    An item is a :class:`.deferred.Deferred` record (completed and rendered here), a
+    rendered line, or a :class:`_Flushed` marker. ``handled`` counts items done (only
+    this thread writes it), so a waiting ``flush()`` can tell a slow sink from a stuck one.
     """
 
     def __init__(self, sink: Any) -> None:
@@ -107,8 +108,17 @@ class _DrainHandler(logging.Handler):
 
     def handle(self, record: Any) -> bool:
         kind = type(record)
-        if kind is tuple:
-            record[0](record[1], extra=record[2])
+        if kind is Deferred:
+            try:
+                line = record.finish()
+            except Exception as exc:  # a bug of ours: count it, write the next record
+                STATS.add("internal_errors")
+                STATS.warn_once("internal:writer", f"internal error in the writer: {exc!r}")
+            else:
+                if type(line) is dict:  # the stdlib hand-off: the logger call's arguments
+                    getattr(self._sink, record.method_name)(**line)
+                else:
+                    self._sink.msg(line)
         elif kind is _Flushed:
             record.done.set()
         else:
@@ -228,27 +238,15 @@ def _retire(pending: queue.SimpleQueue[Any]) -> None:
 
 
 class QueuedStdlib:
-    """The ``stdlib`` sink behind a queue: the logger call itself is queued, level and all.
+    """The ``stdlib`` sink behind a queue: the logger call itself is made on the writer thread.
 
-    The application's handlers then run on the drain thread (a ``LogRecord``'s thread
-    and ``created`` time are the drain thread's; the record's ``timestamp`` field is not).
+    The application's handlers then run on the writer thread (a ``LogRecord``'s thread
+    and ``created`` time are the writer thread's; the record's ``timestamp`` field is not).
     """
 
     def __init__(self, sink: StdlibSink, size: int) -> None:
-        self._sink = sink
         self._queued = QueuedSink(sink, size)
-
-    def debug(self, msg: str, extra: dict[str, Any]) -> None:
-        self._queued.msg((self._sink.debug, msg, extra))
-
-    def info(self, msg: str, extra: dict[str, Any]) -> None:
-        self._queued.msg((self._sink.info, msg, extra))
-
-    def warning(self, msg: str, extra: dict[str, Any]) -> None:
-        self._queued.msg((self._sink.warning, msg, extra))
-
-    def error(self, msg: str, extra: dict[str, Any]) -> None:
-        self._queued.msg((self._sink.error, msg, extra))
+        self.debug = self.info = self.warning = self.error = self._queued.msg
 
     def flush(self) -> None:
         """See :meth:`QueuedSink.flush`."""
