@@ -62,7 +62,8 @@ class Pipeline:
             output = build_output(settings, clean=self.renderer.context_value)
         self.output = output
         self._log_record = output.log_record
-        self._deferred = output.deferred
+        # Not in modes that write values: those are written as PyMongo sent them.
+        self._deferred = output.deferred and settings.documents in ("shape", "none")
         level = settings.level_number
         families = set(settings.families)
         self.level = level

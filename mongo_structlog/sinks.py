@@ -18,7 +18,6 @@ import threading
 import weakref
 from typing import Any
 
-from .deferred import Deferred
 from .stats import STATS, sink_failed
 from .stdlib import StdlibSink
 
@@ -96,9 +95,9 @@ class _Flushed:
 class _DrainHandler(logging.Handler):
     """QueueListener's handler: hands each queued item to the real sink.
 
-    An item is a :class:`.deferred.Deferred` record (completed and rendered here), a
-    rendered line, or a :class:`_Flushed` marker. ``handled`` counts items done (only
-    this thread writes it), so a waiting ``flush()`` can tell a slow sink from a stuck one.
+    An item is a :class:`.deferred.Deferred` record (completed and rendered here) or a
+    :class:`_Flushed` marker. ``handled`` counts items done (only this thread writes it),
+    so a waiting ``flush()`` can tell a slow sink from a stuck one.
     """
 
     def __init__(self, sink: Any) -> None:
@@ -107,8 +106,9 @@ class _DrainHandler(logging.Handler):
         self.handled = 0
 
     def handle(self, record: Any) -> bool:
-        kind = type(record)
-        if kind is Deferred:
+        if type(record) is _Flushed:
+            record.done.set()
+        else:
             try:
                 line = record.finish()
             except Exception as exc:  # a bug of ours: count it, write the next record
@@ -119,10 +119,6 @@ class _DrainHandler(logging.Handler):
                     getattr(self._sink, record.method_name)(**line)
                 else:
                     self._sink.msg(line)
-        elif kind is _Flushed:
-            record.done.set()
-        else:
-            self._sink.msg(record)
         self.handled += 1
         return True
 

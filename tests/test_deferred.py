@@ -1,0 +1,171 @@
+"""A queued output leaves the command's documents and the rendering to its writer thread.
+
+The records must be exactly those a synchronous output writes; the documents are read on
+the writer thread (in modes that write no values), and what goes wrong there is counted,
+never lost silently.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mongo_structlog
+from mongo_structlog import deferred
+from mongo_structlog.deferred import Later, complete
+
+from . import factory as f
+from .servers import read_records
+
+FIND = {
+    "find": "orders",
+    "filter": {"customer": "ann@example.com", "total": {"$gte": 100}},
+    "lsid": {"id": 1},
+    "$db": "shop",
+}
+REPLY = {"cursor": {"firstBatch": [{"_id": 1}, {"_id": 2}], "id": 0, "ns": "shop.orders"}, "ok": 1}
+
+
+def publish_all(command: Any) -> None:
+    """A success, a slow success, a failure, a sensitive command, an unmatched success."""
+    command.started(f.command_started(FIND, request_id=1, server_connection_id=9))
+    command.succeeded(f.command_succeeded(REPLY, request_id=1, server_connection_id=9))
+    command.started(f.command_started(FIND, request_id=2))
+    command.succeeded(f.command_succeeded(REPLY, request_id=2, duration_micros=900_000))
+    command.started(f.command_started(FIND, request_id=3))
+    command.failed(f.command_failed(f.server_error(), request_id=3))
+    command.started(f.command_started({"saslStart": 1, "payload": b"x"}, request_id=4))
+    command.succeeded(
+        f.command_succeeded({"ok": 1, "payload": b"y"}, command_name="saslStart", request_id=4)
+    )
+    command.succeeded(f.command_succeeded(REPLY, request_id=5))
+
+
+@pytest.mark.parametrize("documents", ["shape", "none", "full"])
+@pytest.mark.parametrize("fmt", ["json", "ecs"])
+def test_a_queued_record_is_the_record_a_synchronous_output_writes(
+    tmp_path: Path, documents: str, fmt: str
+) -> None:
+    written = {}
+    for queue_size in (0, 100):
+        path = tmp_path / f"queue{queue_size}.jsonl"
+        settings = {"documents": documents, "format": fmt, "queue_size": queue_size}
+        command, *_ = mongo_structlog.listeners(output=str(path), **settings)
+        publish_all(command)
+        mongo_structlog.flush()
+        written[queue_size] = [
+            {key: value for key, value in record.items() if key not in ("timestamp", "@timestamp")}
+            for record in read_records(path)
+        ]
+    assert len(written[0]) == 5
+    assert written[100] == written[0]
+    assert [list(record) for record in written[100]] == [list(record) for record in written[0]]
+
+
+def test_the_documents_are_read_on_the_writer_thread_in_shape_mode(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads = []
+    fields = Later.fields
+
+    def spy(self: Later) -> dict[str, Any]:
+        threads.append(threading.current_thread())
+        return fields(self)
+
+    monkeypatch.setattr(Later, "fields", spy)
+    command, *_ = mongo_structlog.listeners(output=str(log_path), queue_size=100)
+    publish_all(command)
+    mongo_structlog.flush()
+    assert len(threads) == 5  # one per completion record (a failure's error is made at once)
+    assert threading.current_thread() not in threads
+    command, *_ = mongo_structlog.listeners(output=str(log_path), queue_size=100, documents="full")
+    publish_all(command)
+    mongo_structlog.flush()
+    assert len(threads) == 5  # values are written as PyMongo sent them: read at once
+
+
+def test_started_records_at_debug_are_rendered_at_once_and_still_match(tmp_path: Path) -> None:
+    written = []
+    for queue_size in (0, 100):
+        path = tmp_path / f"queue{queue_size}.jsonl"
+        command, *_ = mongo_structlog.listeners(
+            output=str(path), queue_size=queue_size, level="debug", sample_rate=0.0
+        )
+        publish_all(command)  # dropped at their start: slow and failed ones are written late
+        mongo_structlog.flush()
+        written.append([{**r, "timestamp": None} for r in read_records(path)])
+    assert [r["event"] for r in written[0]] == [
+        "mongodb.command.started",
+        "mongodb.command.succeeded",
+        "mongodb.command.started",
+        "mongodb.command.failed",
+    ]
+    assert written[1] == written[0]
+
+
+def test_a_failure_on_the_writer_thread_is_counted_and_the_next_record_written(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = []
+    fields = Later.fields
+
+    def fails_once(self: Later) -> dict[str, Any]:
+        calls.append(self)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return fields(self)
+
+    monkeypatch.setattr(Later, "fields", fails_once)
+    command, *_ = mongo_structlog.listeners(output=str(log_path), queue_size=100)
+    for request_id in (1, 2):
+        command.started(f.command_started(FIND, request_id=request_id))
+        command.succeeded(f.command_succeeded(REPLY, request_id=request_id))
+    mongo_structlog.flush()
+
+    assert [r["request_id"] for r in read_records(log_path)] == [2]
+    assert mongo_structlog.stats()["internal_errors"] == 1
+    assert "internal error in the writer: RuntimeError('boom')" in capsys.readouterr().err
+
+
+class _Renderer:
+    """Stands in for the DocumentRenderer: says what it was asked."""
+
+    def command(self, name: str, command: Any) -> tuple[str | None, str]:
+        return (None if command == {} else f"{name}:{sorted(command)}"), "0123456789abcdef"
+
+    def reply(self, name: str, reply: Any, sensitive: bool) -> str:
+        return f"{name}:{sorted(reply)}:{sensitive}"
+
+
+def test_complete_fills_in_place_keeping_the_key_order() -> None:
+    later = Later(_Renderer(), "find", {"find": "a", "filter": {}})
+    later.reply("find", {"ok": 1}, False)
+    record = {"event": "e", "command": later, "command_shape": later, "reply": later, "slow": 0}
+    assert list(complete(record).items()) == [
+        ("event", "e"),
+        ("command", "find:['filter', 'find']"),
+        ("command_shape", "0123456789abcdef"),
+        ("reply", "find:['ok']:False"),
+        ("slow", 0),
+    ]
+
+
+def test_complete_drops_the_command_text_a_mode_does_not_write() -> None:
+    later = Later(_Renderer(), "find", {})  # text None, as in mode "none"
+    record = {"command": later, "command_shape": later, "slow": 0}
+    assert complete(record) == {"command_shape": "0123456789abcdef", "slow": 0}
+    only_reply = Later(_Renderer(), "ping", None)
+    only_reply.reply("ping", {"ok": 1}, True)
+    assert complete({"reply": only_reply}) == {"reply": "ping:['ok']:True"}
+
+
+def test_complete_leaves_a_record_without_later_alone() -> None:
+    record = {"event": "e"}
+    assert complete(record) is record
+    assert deferred.Deferred(lambda _l, name, r: (name, r), "info", record).finish() == (
+        "info",
+        record,
+    )
