@@ -315,8 +315,9 @@ def command_variants(directory: Path) -> list[Variant]:
         Variant(
             "ours: queued",
             ours(output=str(directory / "queued.jsonl"), documents="shape", queue_size=10_000),
-            "the full record through `queue_size=10000` (a background thread writes the "
-            "file); the queue is drained, untimed, after each batch",
+            "the full record through `queue_size=10000`: the application's thread decides, "
+            "correlates and queues; a background thread shapes, renders and writes (drained, "
+            "untimed, after each batch: the cost on the application's thread)",
             flush=flush_all,
         ),
     ]
