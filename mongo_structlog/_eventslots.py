@@ -1,9 +1,9 @@
 """Fast reads of the values PyMongo's command events keep in private slots.
 
 Every public attribute of a PyMongo command event (``request_id``, ``command``,
-``duration_micros``, ...) is a Python property returning a private slot; reading the
-slot directly skips a Python call, about 0.1 µs each on a slow CPU, and the command
-path reads up to a dozen values per command.
+``duration_micros``, ...) and of a connection check-out event is a Python property
+returning a private slot; reading the slot directly skips a Python call, about 0.1 µs
+each on a slow CPU, and the command path reads up to a dozen values per command.
 
 At import, each of those slots is checked on a real event of its class against its
 public property, and its descriptor is given a name of ours on the class:
@@ -21,7 +21,12 @@ import types
 from operator import attrgetter
 from typing import Any
 
-from pymongo.monitoring import CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+    ConnectionCheckedOutEvent,
+)
 
 __all__ = ["PREFIX", "SLOTS", "SLOW", "install"]
 
@@ -50,11 +55,15 @@ SLOTS: dict[type, dict[str, str]] = {
         "duration_micros": "_CommandFailedEvent__duration_micros",
         "failure": "_CommandFailedEvent__failure",
     },
+    ConnectionCheckedOutEvent: {
+        "address": "_ConnectionEvent__address",
+        "connection_id": "_ConnectionIdEvent__connection_id",
+    },
 }
 
 
 def _samples() -> dict[type, Any]:
-    """One event of each class, every value distinct, as PyMongo builds them."""
+    """One event of each class, as PyMongo builds them."""
     address = ("sample.invalid", 27017)
     duration = datetime.timedelta(microseconds=1234)
     common: dict[str, Any] = {"service_id": None, "server_connection_id": 42}
@@ -68,6 +77,7 @@ def _samples() -> dict[type, Any]:
         CommandFailedEvent: CommandFailedEvent(
             duration, {"ok": 0}, "ping", 11, address, 12, database_name="sample_db", **common
         ),
+        ConnectionCheckedOutEvent: ConnectionCheckedOutEvent(address, 13, 0.001),
     }
 
 

@@ -13,8 +13,6 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-from pymongo.monitoring import ConnectionCheckedOutEvent
-
 from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
 from .correlation import Correlator
@@ -237,9 +235,9 @@ class Pipeline:
                 fields["collection"] = collection
         address = event._msl_connection_id
         fields.update(ev.address_fields(address))
-        checked_out = CHECKED_OUT.get()
-        if type(checked_out) is ConnectionCheckedOutEvent and checked_out.address == address:
-            fields["connection_id"] = checked_out.connection_id
+        checked_out = CHECKED_OUT.get()  # only ever a ConnectionCheckedOutEvent
+        if checked_out is not None and checked_out._msl_address == address:
+            fields["connection_id"] = checked_out._msl_connection_id
         server_connection_id = event._msl_server_connection_id
         if server_connection_id is not None:
             fields["server_connection_id"] = server_connection_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from mongo_structlog.listeners import (
     LoggingHeartbeatListener,
     LoggingServerListener,
     LoggingTopologyListener,
+    _remember,
     ignore,
 )
 from mongo_structlog.pipeline import CHECKED_OUT
@@ -268,7 +270,7 @@ def test_configure_routes_each_method_to_work_or_to_the_no_op() -> None:
     assert routed(heartbeat, "started") is ignore
     assert routed(heartbeat, "failed") is LoggingHeartbeatListener.failed
     assert routed(pool, "connection_check_out_started") is ignore
-    assert routed(pool, "connection_checked_out") == CHECKED_OUT.set  # only the number
+    assert routed(pool, "connection_checked_out") is _remember  # only the number
     classes = [type(listener) for listener in api._GLOBAL]
     mongo_structlog.configure(output="stderr", level="debug")
     assert [type(listener) for listener in api._GLOBAL] == classes  # routed in place
@@ -302,4 +304,33 @@ def test_without_the_command_family_a_check_out_at_info_is_the_no_op() -> None:
     *_, pool = mongo_structlog.listeners(output="stderr", families="pool,heartbeat")
     assert routed(pool, "connection_checked_out") is ignore
     *_, pool = mongo_structlog.listeners(output="stderr")
-    assert routed(pool, "connection_checked_out") == CHECKED_OUT.set
+    assert routed(pool, "connection_checked_out") is _remember
+
+
+def test_a_check_out_is_stored_for_command_records_only_when_it_changes() -> None:
+    *_, pool = mongo_structlog.listeners(output="stderr")
+    first = f.checked_out(connection_id=1)
+    stored = []
+    outside = CHECKED_OUT.get()
+
+    def run() -> None:
+        for event in (first, f.checked_out(connection_id=1), f.checked_out(connection_id=2)):
+            pool.connection_checked_out(event)
+            stored.append(CHECKED_OUT.get())
+        pool.connection_checked_out(f.checked_out(connection_id=2, address=("db9.example.com", 1)))
+        stored.append(CHECKED_OUT.get())
+
+    contextvars.copy_context().run(run)
+    assert stored[0] is first
+    assert stored[1] is first  # the same connection again: nothing stored
+    assert [(e.address, e.connection_id) for e in stored[2:]] == [
+        (f.ADDRESS, 2),
+        (("db9.example.com", 1), 2),
+    ]
+    assert CHECKED_OUT.get() is outside  # each thread or task has its own
+    contextvars.copy_context().run(pool.connection_checked_out, object())
+    assert CHECKED_OUT.get() is outside
+    run_in = contextvars.copy_context()
+    run_in.run(pool.connection_checked_out, first)
+    run_in.run(pool.connection_checked_out, object())  # not a check-out event: forgets
+    assert run_in.run(CHECKED_OUT.get) is None
