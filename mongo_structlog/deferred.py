@@ -7,6 +7,11 @@ record then goes into the queue as a :class:`Deferred`; the writer thread comple
 (the command's ``command``/``command_shape`` text and the ``reply`` summary, which a
 :class:`Later` stands in for until then), renders it and writes it.
 
+This happens in modes that write no values (``documents`` ``shape`` and ``none``), and
+only while the writer keeps up (fewer than ``pipeline.DEFER_WHILE_BELOW`` records
+waiting), so that a slow sink never makes the queue hold on to many commands' documents;
+behind that, records are completed at once, as without a queue.
+
 Reading the command and reply on the writer thread means reading them a little after
 PyMongo published them. PyMongo does not change them; an application that changes a
 document it passed to PyMongo (a filter, an inserted document) before the record is

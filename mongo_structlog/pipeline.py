@@ -29,6 +29,10 @@ __all__ = ["Pipeline"]
 _DEBUG, _INFO, _WARNING, _ERROR = (LEVELS[name] for name in ("debug", "info", "warning", "error"))
 _SUCCEEDED = "mongodb.command.succeeded"
 
+#: A queued output's writer thread reads a command's documents only while fewer records
+#: than this wait for it; behind that, they are read at once (and let go).
+DEFER_WHILE_BELOW = 8
+
 #: The ``ConnectionCheckedOutEvent`` of the connection this thread or task last checked out.
 #: PyMongo's command events name only the server, so the pool listener leaves the
 #: driver's connection number here for the command records that follow on the same
@@ -61,7 +65,8 @@ class Pipeline:
         self.output = output
         self._log_record = output.log_record
         # Not in modes that write values: those are written as PyMongo sent them.
-        self._deferred = output.deferred and settings.documents in ("shape", "none")
+        deferred = output.deferred and settings.documents in ("shape", "none")
+        self._backlog = output.sink.backlog if deferred else None
         level = settings.level_number
         families = set(settings.families)
         self.level = level
@@ -292,13 +297,16 @@ class Pipeline:
             sensitive = is_sensitive(lowered, None) or lowered in ("hello", "ismaster")
         fields = self._command_fields(event, started, self.header(method, name))
         fields["duration_micros"] = duration
-        # With a queued output the documents are read on the writer thread (see .deferred).
+        # With a queued output the documents are read on the writer thread (see .deferred)
+        # while it keeps up: a few records at most hold on to their documents.
+        backlog = self._backlog
+        defer = backlog is not None and backlog() < DEFER_WHILE_BELOW
         later = None
         if started is not None:
             late = self.command_started_on and not kept  # its started record needs them now
             if rendered is None:
                 command = {} if sensitive else started._msl_command
-                if self._deferred and not late:
+                if defer and not late:
                     later = Later(self.renderer, command_name, command)
                     fields["command"] = fields["command_shape"] = later
                 else:
@@ -314,7 +322,7 @@ class Pipeline:
         if failed:
             failure = event._msl_failure
             fields.update(ev.failure_fields(failure, sensitive, self.renderer.error_message))
-        elif self._deferred:
+        elif defer:
             if later is None:
                 later = Later(self.renderer, command_name, None)
             later.reply(event._msl_command_name, event._msl_reply, sensitive)

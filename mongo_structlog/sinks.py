@@ -179,6 +179,10 @@ class QueuedSink:
 
     debug = info = warning = error = msg
 
+    def backlog(self) -> int:
+        """How many records wait to be written (exact for one producer)."""
+        return self._queue.qsize()
+
     def flush(self) -> None:
         """Wait until every line queued so far has been written.
 
@@ -243,6 +247,7 @@ class QueuedStdlib:
     def __init__(self, sink: StdlibSink, size: int) -> None:
         self._queued = QueuedSink(sink, size)
         self.debug = self.info = self.warning = self.error = self._queued.msg
+        self.backlog = self._queued.backlog
 
     def flush(self) -> None:
         """See :meth:`QueuedSink.flush`."""

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import mongo_structlog
-from mongo_structlog import deferred
+from mongo_structlog import deferred, pipeline
 from mongo_structlog.deferred import Later, complete
 
 from . import factory as f
@@ -169,3 +169,27 @@ def test_complete_leaves_a_record_without_later_alone() -> None:
         "info",
         record,
     )
+
+
+def test_behind_a_backlog_the_documents_are_read_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    fields = Later.fields
+
+    def spy(self: Later) -> dict[str, Any]:
+        calls.append(self)
+        return fields(self)
+
+    monkeypatch.setattr(Later, "fields", spy)
+    written = []
+    for behind in (False, True):
+        path = tmp_path / f"behind{behind}.jsonl"
+        command, *_ = mongo_structlog.listeners(output=str(path), queue_size=100)
+        if behind:  # as if the writer were that far behind
+            monkeypatch.setattr(command.pipeline, "_backlog", lambda: pipeline.DEFER_WHILE_BELOW)
+        publish_all(command)
+        mongo_structlog.flush()
+        written.append([{**r, "timestamp": None} for r in read_records(path)])
+    assert len(calls) == 5  # the first set's five records only
+    assert written[1] == written[0]
