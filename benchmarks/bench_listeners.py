@@ -115,7 +115,7 @@ def measure(quick: bool = False, rounds: int | None = None, n: int | None = None
             bursts = time_rounds(
                 {name: batches[name] for name in burst_names},
                 BURST,
-                rounds * 20,
+                rounds * 5,
                 after={v.name: v.flush for v in variants if v.flush is not None},
             )
 
@@ -223,7 +223,7 @@ def markdown(results: dict[str, Any]) -> str:
         "started, heartbeat succeeded)\n\n"
         f"{second}\n\n"
         f"#### Bursts of {BURST} operations, the queue drained (untimed) in between "
-        f"({results['rounds'] * 20} rounds): the writer keeps up\n\n"
+        f"({results['rounds'] * 5} rounds): the writer keeps up\n\n"
         f"{third}\n"
     )
 
