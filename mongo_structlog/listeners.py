@@ -3,12 +3,10 @@
 PyMongo calls these synchronously, on the application's thread for commands and pool
 activity and on monitor threads for heartbeats and topology changes, so what a method
 costs is the application's latency. Whether a method does anything is decided when its
-pipeline is set (at creation and at every ``configure()``), not per event: each listener
-is an instance of its own subclass, on which a method whose events the settings do not
-log is :func:`ignore` (an empty method found on the class: the cheapest call PyMongo can
-make, as cheap as a do-nothing listener's), and the command methods hand the event
-straight to the pipeline. Every method runs inside the boundary: an internal error is
-counted in ``stats()``, reported once on stderr, and never raised into PyMongo.
+pipeline is set, not per event (see :mod:`._routing`): a method whose events the
+settings do not log is :func:`ignore`. Every method runs inside the boundary: an
+internal error is counted in ``stats()``, reported once on stderr, and never raised
+into PyMongo.
 """
 
 from __future__ import annotations
@@ -21,7 +19,8 @@ from pymongo.monitoring import CommandStartedEvent
 
 from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
-from .pipeline import CHECKED_OUT, Pipeline
+from ._routing import Routed, ignore, remember
+from .pipeline import Pipeline
 from .sampling import keep_request
 
 __all__ = [
@@ -34,84 +33,7 @@ __all__ = [
 ]
 
 
-def ignore(self: object, event: object) -> None:
-    """What a listener method becomes when its events are not logged: nothing at all.
-
-    A plain method on the listener's class: PyMongo's call of it costs what a do-nothing
-    listener's does (a C function, or anything kept on the instance, costs more: the
-    interpreter cannot specialise the call).
-    """
-
-
-_held = CHECKED_OUT.get
-_hold = CHECKED_OUT.set
-
-
-def _remember(self: object, event: monitoring.ConnectionCheckedOutEvent) -> None:
-    """A check-out: leave the connection for this thread's or task's command records.
-
-    Stored in the context only when it is not the one this thread or task holds
-    already (a thread mostly gets the connection it had last): the store, a context
-    variable's ``set``, costs three times the look.
-    """
-    try:
-        number = event._msl_connection_id  # type: ignore[attr-defined]
-        held = _held()
-        if (
-            held is None
-            or held._msl_connection_id != number
-            or held._msl_address != event._msl_address  # type: ignore[attr-defined]
-        ):
-            _hold(event)
-    except AttributeError:  # not a check-out event: command records get no number
-        _hold(None)
-
-
-class _Base:
-    """Holds the :class:`Pipeline`; setting it (``configure()`` swaps it) routes the methods.
-
-    Every listener is created as an instance of its own subclass of the class asked for,
-    and routing sets that subclass's methods. (Switching an object's class instead, or
-    keeping methods on the instance, makes every later call slower.) The subclass never
-    holds the pipeline, so a dropped listener set is freed, and its file closed, at once.
-    """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
-        namespace["__doc__"] = cls.__doc__
-        return super().__new__(type(cls.__name__, (cls,), namespace))
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-
-    @property
-    def pipeline(self) -> Pipeline:
-        """The pipeline this listener feeds."""
-        return self._pipeline
-
-    @pipeline.setter
-    def pipeline(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
-        self._route(pipeline)
-
-    def _route(self, p: Pipeline) -> None:
-        raise NotImplementedError
-
-    def _use(self, name: str, enabled: bool, handler: Callable[..., Any] | None = None) -> None:
-        """Route method ``name`` to ``handler`` (default: the class's own) or to :func:`ignore`.
-
-        ``handler`` must not hold the pipeline (it is kept on the listener's own class).
-        Each step is atomic: an event sees the old routing of its method or the new one.
-        """
-        own = type(self)
-        if enabled and handler is None:
-            if name in own.__dict__:
-                delattr(own, name)
-        else:
-            setattr(own, name, handler if enabled else ignore)
-
-
-class LoggingCommandListener(_Base, monitoring.CommandListener):
+class LoggingCommandListener(Routed, monitoring.CommandListener):
     """``mongodb.command.started`` / ``succeeded`` / ``failed``.
 
     The hot path of sampling lives here, inlined, so that a command dropped by sampling
@@ -174,7 +96,7 @@ class LoggingCommandListener(_Base, monitoring.CommandListener):
             p.internal_error("command failed", exc)
 
 
-class LoggingServerListener(_Base, monitoring.ServerListener):
+class LoggingServerListener(Routed, monitoring.ServerListener):
     """``mongodb.server.opening`` / ``description_changed`` / ``closed`` (never sampled)."""
 
     def _route(self, p: Pipeline) -> None:
@@ -207,7 +129,7 @@ class LoggingServerListener(_Base, monitoring.ServerListener):
         self._log("mongodb.server.closed", event)
 
 
-class LoggingHeartbeatListener(_Base, monitoring.ServerHeartbeatListener):
+class LoggingHeartbeatListener(Routed, monitoring.ServerHeartbeatListener):
     """``mongodb.heartbeat.started`` / ``succeeded`` (debug chatter) / ``failed`` (warning)."""
 
     def _route(self, p: Pipeline) -> None:
@@ -244,7 +166,7 @@ class LoggingHeartbeatListener(_Base, monitoring.ServerHeartbeatListener):
             p.internal_error("heartbeat failed", exc)
 
 
-class LoggingTopologyListener(_Base, monitoring.TopologyListener):
+class LoggingTopologyListener(Routed, monitoring.TopologyListener):
     """``mongodb.topology.opened`` / ``description_changed`` / ``closed`` (never sampled)."""
 
     def _route(self, p: Pipeline) -> None:
@@ -292,7 +214,7 @@ class LoggingTopologyListener(_Base, monitoring.TopologyListener):
             p.internal_error("topology closed", exc)
 
 
-class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
+class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
     """Pool and connection events: state changes always, check-out/in chatter at ``debug``."""
 
     def _route(self, p: Pipeline) -> None:
@@ -310,7 +232,7 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
         ):
             self._use(name, chatter)
         # Commands need the connection number: alone, that is a look at the context.
-        self._use("connection_checked_out", chatter or p.command_on, None if chatter else _remember)
+        self._use("connection_checked_out", chatter or p.command_on, None if chatter else remember)
 
     def _state(
         self,
@@ -391,7 +313,7 @@ class LoggingConnectionPoolListener(_Base, monitoring.ConnectionPoolListener):
         Also leaves the connection number for this thread's or task's command records.
         """
         if self._pipeline.command_on:
-            _remember(self, event)
+            remember(self, event)
         self._chatter("mongodb.connection.checked_out", event)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
