@@ -16,6 +16,7 @@ import queue
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from .stats import STATS, sink_failed
@@ -30,7 +31,8 @@ class StreamSink:
     def __init__(self, name: str) -> None:
         self._name = name
 
-    def msg(self, message: bytes | str) -> None:
+    def msg(self, message: bytes | str, records: int = 1) -> None:
+        """Write ``message`` (``records`` lines, for the count of a failure)."""
         try:
             stream = getattr(sys, self._name)
             buffer = getattr(stream, "buffer", None)
@@ -41,7 +43,7 @@ class StreamSink:
                 stream.write(message.decode() if isinstance(message, bytes) else message)
                 stream.flush()
         except Exception as exc:  # a closed or broken stream must not break the application
-            sink_failed(self._name, exc)
+            sink_failed(self._name, exc, records)
 
     debug = info = warning = error = msg
 
@@ -56,7 +58,8 @@ class FileSink:
         self._path = path
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def msg(self, message: bytes | str) -> None:
+    def msg(self, message: bytes | str, records: int = 1) -> None:
+        """Append ``message`` (``records`` lines, for the count of a failure)."""
         data = message if type(message) is bytes else str(message).encode()
         fd = self._fd
         try:
@@ -68,7 +71,7 @@ class FileSink:
                 while view:
                     view = view[os.write(fd, view) :]
         except Exception as exc:
-            sink_failed(self._path, exc)
+            sink_failed(self._path, exc, records)
 
     debug = info = warning = error = msg
 
@@ -92,35 +95,74 @@ class _Flushed:
         self.done = threading.Event()
 
 
+#: Rendered lines the writer gathers into one ``write`` while more records wait.
+_BATCH_BYTES = 64 * 1024
+
+
 class _DrainHandler(logging.Handler):
     """QueueListener's handler: hands each queued item to the real sink.
 
     An item is a :class:`.deferred.Deferred` record (completed and rendered here) or a
     :class:`_Flushed` marker. ``handled`` counts items done (only this thread writes it),
     so a waiting ``flush()`` can tell a slow sink from a stuck one.
+
+    While more items wait in the queue, rendered lines (bytes) are gathered, up to
+    ``_BATCH_BYTES``, and written with one call of the sink: one ``write(2)`` for a burst
+    instead of one per record. Nothing waits on a timer: the gathered lines are written
+    as soon as the queue is empty, before a flush marker is answered and before the
+    thread ends, so they are never held longer than the records behind them.
     """
 
     def __init__(self, sink: Any) -> None:
         super().__init__()
         self._sink = sink
         self.handled = 0
+        self._gathered = bytearray()
+        self._lines = 0
+        self.waiting: Callable[[], int] = lambda: 0  # set by QueuedSink: its queue's qsize
 
     def handle(self, record: Any) -> bool:
-        if type(record) is _Flushed:
-            record.done.set()
-        else:
-            try:
-                line = record.finish()
-            except Exception as exc:  # a bug of ours: count it, write the next record
-                STATS.add("internal_errors")
-                STATS.warn_once("internal:writer", f"internal error in the writer: {exc!r}")
+        try:
+            if type(record) is _Flushed:
+                try:
+                    self.write_gathered()
+                finally:
+                    record.done.set()
             else:
-                if type(line) is dict:  # the stdlib hand-off: the logger call's arguments
-                    getattr(self._sink, record.method_name)(**line)
-                else:
-                    self._sink.msg(line)
+                self._write(record.method_name, record.finish())
+        except Exception as exc:  # a bug of ours: count it, carry on with the next record
+            STATS.add("internal_errors")
+            STATS.warn_once("internal:writer", f"internal error in the writer: {exc!r}")
         self.handled += 1
         return True
+
+    def _write(self, method_name: str, line: Any) -> None:
+        gathered = self._gathered
+        if type(line) is bytes:
+            gathered += line
+            self._lines += 1
+            if len(gathered) < _BATCH_BYTES and self.waiting():
+                return  # more to come: write them together
+            self.write_gathered()
+            return
+        self.write_gathered()  # keep the order
+        if type(line) is dict:  # the stdlib hand-off: the logger call's arguments
+            getattr(self._sink, method_name)(**line)
+        else:
+            self._sink.msg(line)
+
+    def write_gathered(self) -> None:
+        """Write the lines gathered so far, in one call of the sink."""
+        if self._gathered:
+            data, lines = bytes(self._gathered), self._lines
+            self._gathered.clear()
+            self._lines = 0
+            self._sink.msg(data, lines)
+
+    def forget(self) -> None:
+        """Drop gathered lines unwritten (a forked child: they are the parent's to write)."""
+        self._gathered.clear()
+        self._lines = 0
 
     def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() bypasses it
         self._sink.msg(record)
@@ -129,9 +171,16 @@ class _DrainHandler(logging.Handler):
 class _Listener(logging.handlers.QueueListener):
     """The stdlib's QueueListener, with a stop that cannot fail on a full queue."""
 
-    def __init__(self, pending: queue.SimpleQueue[Any], handler: logging.Handler) -> None:
+    def __init__(self, pending: queue.SimpleQueue[Any], handler: _DrainHandler) -> None:
         super().__init__(pending, handler)
         self.pending = pending
+        self._drain = handler
+
+    def dequeue(self, block: bool) -> Any:
+        item = self.pending.get(block)
+        if item is None:  # the sentinel: the thread ends after this, so write what waits
+            self._drain.write_gathered()
+        return item
 
     def enqueue_sentinel(self) -> None:
         self.pending.put(None)  # never blocks: the bound is kept by QueuedSink.msg
@@ -162,6 +211,7 @@ class QueuedSink:
         # The C SimpleQueue: a put costs a twentieth of queue.Queue's; the bound is checked
         # by msg() (qsize() is exact for one producer, within a line or two for several).
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._drain.waiting = self._queue.qsize
         self._listener = _Listener(self._queue, self._drain)
         self._listener.start()
         # Per-client pipelines are dropped with their client, never closed: when this
@@ -229,6 +279,7 @@ class QueuedSink:
         # to write: start afresh.
         self._lock = threading.Lock()
         self._retire.detach()
+        self._drain.forget()
         if not self._closed:
             self._start()
 

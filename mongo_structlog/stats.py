@@ -133,7 +133,7 @@ def _value(counter: Iterator[int]) -> int:
 STATS = Stats()
 
 
-def sink_failed(where: str, exc: BaseException) -> None:
-    """Count a failed write to ``where`` and report the first one on stderr."""
-    STATS.add("sink_errors")
+def sink_failed(where: str, exc: BaseException, records: int = 1) -> None:
+    """Count the ``records`` a write to ``where`` failed to write; report the first on stderr."""
+    STATS.add("sink_errors", records)
     STATS.warn_once(f"sink:{where}", f"cannot write log records to {where}: {exc!r}")

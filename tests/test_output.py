@@ -349,9 +349,9 @@ def test_a_full_queue_drops_and_counts_without_blocking(
     release = threading.Event()
     write = file_sink.msg
 
-    def slow_write(message: bytes) -> None:
+    def slow_write(message: bytes, records: int = 1) -> None:
         release.wait(10)
-        write(message)
+        write(message, records)
 
     file_sink.msg = slow_write  # the drain thread now waits on the first line
     for _ in range(5):

@@ -12,6 +12,7 @@ import gc
 import json
 import logging
 import os
+import queue
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,7 @@ from pymongo import MongoClient, monitoring
 
 import mongo_structlog
 from mongo_structlog import sinks
+from mongo_structlog.deferred import Deferred
 
 from . import factory
 from .servers import named
@@ -315,6 +317,7 @@ import fcntl, os, sys
 sys.path.insert(0, {repo!r})
 import mongo_structlog
 from mongo_structlog import sinks
+from mongo_structlog.deferred import Deferred
 from tests import factory
 
 fifo = sys.argv[1]
@@ -356,3 +359,97 @@ def test_a_stuck_sink_does_not_hang_the_exit(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "0\n"  # the application never waited, and nothing overflowed
     assert "output sink stopped writing" in done.stderr
+
+
+class _Lines:
+    """A sink that keeps each call's data, to see how lines were grouped into writes."""
+
+    def __init__(self) -> None:
+        self.calls: list[bytes | str] = []
+        self.records: list[int] = []
+
+    def msg(self, data: bytes | str, records: int = 1) -> None:
+        self.calls.append(data)
+        self.records.append(records)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _line(text: str | bytes) -> Deferred:
+    return Deferred(lambda _logger, _name, record: record["line"], "info", {"line": text})
+
+
+def test_lines_queued_together_are_written_with_one_call_in_order() -> None:
+    sink = _Lines()
+    drain = sinks._DrainHandler(sink)
+    pending: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    drain.waiting = pending.qsize
+    for number in range(5):
+        pending.put(_line(f"{number}\n".encode()))
+    pending.put(_line("console\n"))  # text is written as it is, after what came before
+    pending.put(_line(b"5\n"))
+    pending.put(None)  # the sentinel: what is gathered is written before the thread ends
+    listener = sinks._Listener(pending, drain)
+    listener.start()
+    assert listener._thread is not None
+    listener._thread.join(10)
+
+    assert sink.calls == [b"0\n1\n2\n3\n4\n", "console\n", b"5\n"]
+    assert sink.records == [5, 1, 1]  # what a failed write would count as lost
+    assert drain.handled == 7
+
+
+def test_gathered_lines_are_written_before_a_flush_is_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink = _Lines()
+    drain = sinks._DrainHandler(sink)
+    drain.waiting = lambda: 1  # as if more were always coming
+    monkeypatch.setattr(sinks, "_BATCH_BYTES", 8)
+    for number in range(6):
+        drain.handle(_line(f"{number}\n".encode()))
+    assert sink.calls == [b"0\n1\n2\n3\n"]  # the size bound: 8 bytes reached
+    marker = sinks._Flushed()
+    drain.handle(marker)
+    assert marker.done.is_set()
+    assert sink.calls == [b"0\n1\n2\n3\n", b"4\n5\n"]
+    drain.handle(_line(b"6\n"))
+    drain.forget()  # a forked child: the parent's lines are not its to write
+    drain.write_gathered()
+    assert sink.calls == [b"0\n1\n2\n3\n", b"4\n5\n"]
+
+
+def test_a_queued_file_output_gathers_lines_and_loses_none(log_path: Path) -> None:
+    command, *_ = mongo_structlog.listeners(output=str(log_path), queue_size=10_000)
+    for request_id in range(1, 2001):
+        publish(command, request_id)
+    mongo_structlog.flush()
+    lines = log_path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == list(range(1, 2001))
+
+
+def test_a_sink_that_raises_on_the_writer_thread_is_counted_and_the_thread_carries_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sink = _Lines()
+    write = sink.msg
+    failures = [RuntimeError("boom")]
+
+    def fails_once(data: bytes | str, records: int = 1) -> None:
+        if failures:
+            raise failures.pop()
+        write(data, records)
+
+    sink.msg = fails_once  # type: ignore[method-assign]
+    drain = sinks._DrainHandler(sink)
+    drain.handle(_line(b"lost\n"))
+    drain.handle(_line(b"kept\n"))
+    marker = sinks._Flushed()
+    drain.handle(marker)
+
+    assert marker.done.is_set()
+    assert sink.calls == [b"kept\n"]
+    assert drain.handled == 3
+    assert mongo_structlog.stats()["internal_errors"] == 1
+    assert "internal error in the writer: RuntimeError('boom')" in capsys.readouterr().err
