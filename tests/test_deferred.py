@@ -7,18 +7,23 @@ never lost silently.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+from mockupdb import MockupDB
+from pymongo import AsyncMongoClient
 
 import mongo_structlog
 from mongo_structlog import deferred, pipeline
 from mongo_structlog.deferred import Later, complete
 
 from . import factory as f
-from .servers import read_records
+from .servers import read_records, with_async_client
 
 FIND = {
     "find": "orders",
@@ -193,3 +198,35 @@ def test_behind_a_backlog_the_documents_are_read_at_once(
         written.append([{**r, "timestamp": None} for r in read_records(path)])
     assert len(calls) == 5  # the first set's five records only
     assert written[1] == written[0]
+
+
+def test_queued_records_of_concurrent_tasks_carry_their_own_context(
+    server: MockupDB, log_path: Path
+) -> None:
+    server.autoresponds(
+        lambda request: (
+            request.command_name == "find"
+            and request.ok({"cursor": {"id": 0, "firstBatch": [], "ns": "shop.orders"}})
+        )
+    )
+
+    async def handle(client: AsyncMongoClient[dict[str, Any]], request: str) -> None:
+        structlog.contextvars.bind_contextvars(request_id_app=request)
+        for _ in range(5):
+            await client.shop.orders.find_one({"request": request})
+            await asyncio.sleep(0)  # let the other task run in between
+
+    async def run(client: AsyncMongoClient[dict[str, Any]]) -> None:
+        await client.admin.command("ping")
+        await asyncio.gather(handle(client, "req-a"), handle(client, "req-b"))
+
+    listener_set = mongo_structlog.listeners(output=str(log_path), queue_size=1000)
+    with_async_client(server.uri, listener_set, run)
+    mongo_structlog.flush()
+
+    finds = [r for r in read_records(log_path) if r.get("collection") == "orders"]
+    assert Counter(r["request_id_app"] for r in finds) == {"req-a": 5, "req-b": 5}
+    assert {r["command"] for r in finds} == {
+        '{"find":"orders","filter":{"request":"?"},"limit":"?","singleBatch":"?","$db":"shop"}'
+    }
+    assert all(type(r["connection_id"]) is int for r in finds)
