@@ -53,8 +53,12 @@ class Later:
         self._reply = (command_name, reply, sensitive)
 
     def fields(self) -> dict[str, Any]:
-        """The fields stood in for: ``command`` (not in mode ``none``), ``command_shape``,
-        ``reply``; the renderer never raises."""
+        """The fields stood in for, rendered now.
+
+        Returns:
+            ``command`` (not in mode ``none``) and ``command_shape`` when a command was
+            given, ``reply`` when one was; the renderer never raises.
+        """
         out: dict[str, Any] = {}
         if self._command is not None:
             text, shape = self._renderer.command(self._command_name, self._command)
