@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
 from mockupdb import MockupDB
 from pymongo import AsyncMongoClient
 
@@ -118,3 +119,20 @@ def with_async_client(
             await client.close()
 
     return asyncio.run(run())
+
+
+async def two_interleaved_requests(client: AsyncMongoClient[dict[str, Any]]) -> None:
+    """A ping, then two tasks that interleave five ``find_one`` on ``shop.orders`` each.
+
+    Each task binds its own ``request_id_app`` (``req-a``, ``req-b``) with
+    ``structlog.contextvars`` and yields to the other after every command.
+    """
+
+    async def handle(request: str) -> None:
+        structlog.contextvars.bind_contextvars(request_id_app=request)
+        for _ in range(5):
+            await client.shop.orders.find_one({"request": request})
+            await asyncio.sleep(0)  # let the other task run in between
+
+    await client.admin.command("ping")
+    await asyncio.gather(handle("req-a"), handle("req-b"))

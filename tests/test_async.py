@@ -6,19 +6,23 @@ There is no pytest-asyncio here: each test drives its coroutine with ``asyncio.r
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import structlog
 from mockupdb import MockupDB
 from pymongo import AsyncMongoClient, MongoClient
 
 import mongo_structlog
 
-from .servers import named, read_records, with_async_client, without_volatile
+from .servers import (
+    named,
+    read_records,
+    two_interleaved_requests,
+    with_async_client,
+    without_volatile,
+)
 
 MakeClient = Callable[..., MongoClient[dict[str, Any]]]
 
@@ -88,18 +92,8 @@ def test_each_task_carries_its_own_contextvars_on_its_command_records(
 ) -> None:
     serve_orders(server)
 
-    async def handle(client: AsyncMongoClient[dict[str, Any]], request: str) -> None:
-        structlog.contextvars.bind_contextvars(request_id_app=request)
-        for _ in range(5):
-            await client.shop.orders.find_one({"request": request})
-            await asyncio.sleep(0)  # let the other task run in between
-
-    async def run(client: AsyncMongoClient[dict[str, Any]]) -> None:
-        await client.admin.command("ping")
-        await asyncio.gather(handle(client, "req-a"), handle(client, "req-b"))
-
     listener_set = mongo_structlog.listeners(output=str(log_path), level="debug", documents="full")
-    with_async_client(server.uri, listener_set, run)
+    with_async_client(server.uri, listener_set, two_interleaved_requests)
 
     records = read_records(log_path)
     finds = [r for r in records if r.get("collection") == "orders"]

@@ -7,23 +7,20 @@ never lost silently.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from mockupdb import MockupDB
-from pymongo import AsyncMongoClient
 
 import mongo_structlog
 from mongo_structlog import deferred, pipeline
 from mongo_structlog.deferred import Later, complete
 
 from . import factory as f
-from .servers import read_records, with_async_client
+from .servers import read_records, two_interleaved_requests, with_async_client
 
 FIND = {
     "find": "orders",
@@ -70,10 +67,10 @@ def test_a_queued_record_is_the_record_a_synchronous_output_writes(
     assert [list(record) for record in written[100]] == [list(record) for record in written[0]]
 
 
-def test_the_documents_are_read_on_the_writer_thread_in_shape_mode(
-    log_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    threads = []
+@pytest.fixture
+def completed_on(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
+    """The thread of every ``Later.fields`` call (a record completed from its documents)."""
+    threads: list[threading.Thread] = []
     fields = Later.fields
 
     def spy(self: Later) -> dict[str, Any]:
@@ -81,6 +78,13 @@ def test_the_documents_are_read_on_the_writer_thread_in_shape_mode(
         return fields(self)
 
     monkeypatch.setattr(Later, "fields", spy)
+    return threads
+
+
+def test_the_documents_are_read_on_the_writer_thread_in_shape_mode(
+    log_path: Path, completed_on: list[threading.Thread]
+) -> None:
+    threads = completed_on
     command, *_ = mongo_structlog.listeners(output=str(log_path), queue_size=100)
     publish_all(command)
     mongo_structlog.flush()
@@ -177,16 +181,8 @@ def test_complete_leaves_a_record_without_later_alone() -> None:
 
 
 def test_behind_a_backlog_the_documents_are_read_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, completed_on: list[threading.Thread]
 ) -> None:
-    calls = []
-    fields = Later.fields
-
-    def spy(self: Later) -> dict[str, Any]:
-        calls.append(self)
-        return fields(self)
-
-    monkeypatch.setattr(Later, "fields", spy)
     written = []
     for behind in (False, True):
         path = tmp_path / f"behind{behind}.jsonl"
@@ -196,7 +192,7 @@ def test_behind_a_backlog_the_documents_are_read_at_once(
         publish_all(command)
         mongo_structlog.flush()
         written.append([{**r, "timestamp": None} for r in read_records(path)])
-    assert len(calls) == 5  # the first set's five records only
+    assert len(completed_on) == 5  # the first set's five records only
     assert written[1] == written[0]
 
 
@@ -210,18 +206,8 @@ def test_queued_records_of_concurrent_tasks_carry_their_own_context(
         )
     )
 
-    async def handle(client: AsyncMongoClient[dict[str, Any]], request: str) -> None:
-        structlog.contextvars.bind_contextvars(request_id_app=request)
-        for _ in range(5):
-            await client.shop.orders.find_one({"request": request})
-            await asyncio.sleep(0)  # let the other task run in between
-
-    async def run(client: AsyncMongoClient[dict[str, Any]]) -> None:
-        await client.admin.command("ping")
-        await asyncio.gather(handle(client, "req-a"), handle(client, "req-b"))
-
     listener_set = mongo_structlog.listeners(output=str(log_path), queue_size=1000)
-    with_async_client(server.uri, listener_set, run)
+    with_async_client(server.uri, listener_set, two_interleaved_requests)
     mongo_structlog.flush()
 
     finds = [r for r in read_records(log_path) if r.get("collection") == "orders"]
