@@ -94,18 +94,23 @@ def install(slots: dict[type, dict[str, str]], samples: dict[type, Any]) -> list
     """Give each class in ``slots`` a ``PREFIX + public`` attribute per public name.
 
     It is the slot's own descriptor when the slot exists and holds the public value on
-    the class's ``samples`` event; otherwise a property reading the public attribute.
+    the class's ``samples`` event; otherwise (no sample either) a property reading the
+    public attribute.
 
     Returns:
         ``"Class.public_name"`` for each name served by the public attribute.
     """
     slow = []
     for cls, names in slots.items():
-        sample = samples[cls]
+        sample = samples.get(cls)
         for public, private in names.items():
             fast = _slot(cls, private)
             try:
-                same = fast is not None and fast.__get__(sample, cls) is getattr(sample, public)
+                same = (
+                    sample is not None
+                    and fast is not None
+                    and fast.__get__(sample, cls) is getattr(sample, public)
+                )
             except AttributeError:  # an empty slot: PyMongo no longer fills it
                 same = False
             setattr(cls, PREFIX + public, fast if same else property(attrgetter(public)))
@@ -114,5 +119,13 @@ def install(slots: dict[type, dict[str, str]], samples: dict[type, Any]) -> list
     return slow
 
 
+def _checked() -> list[str]:
+    try:
+        samples = _samples()
+    except Exception:  # a PyMongo whose event constructors changed: check nothing, go slow
+        samples = {}
+    return install(SLOTS, samples)
+
+
 #: The names served by the public attributes on the installed PyMongo (normally none).
-SLOW: list[str] = install(SLOTS, _samples())
+SLOW: list[str] = _checked()

@@ -82,3 +82,20 @@ def test_a_slot_pymongo_changed_or_dropped_reads_the_public_attribute() -> None:
         event._msl_database_name,
         event._msl_operation_id,
     ) == (9, "find", "db", 3)
+
+
+def test_without_a_sample_event_every_name_reads_the_public_attribute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Unsampled(_Renamed):
+        __slots__ = ()
+
+    def no_samples() -> dict[type, Any]:
+        raise TypeError("a constructor PyMongo changed")
+
+    monkeypatch.setattr(_eventslots, "_samples", no_samples)
+    monkeypatch.setattr(_eventslots, "SLOTS", {Unsampled: {"request_id": "_Renamed__id"}})
+    assert _eventslots._checked() == ["Unsampled.request_id"]
+    event: Any = Unsampled(4, "ping")
+    assert event._msl_request_id == 4
+    assert isinstance(vars(Unsampled)["_msl_request_id"], property)
