@@ -216,3 +216,29 @@ def test_queued_records_of_concurrent_tasks_carry_their_own_context(
         '{"find":"orders","filter":{"request":"?"},"limit":"?","singleBatch":"?","$db":"shop"}'
     }
     assert all(type(r["connection_id"]) is int for r in finds)
+
+
+class _ChangingWhileRead(dict):  # type: ignore[type-arg]
+    """A command the application changes while the writer reads it (as the dict says then)."""
+
+    def items(self) -> Any:
+        yield from list(super().items())[:1]
+        raise RuntimeError("dictionary changed size during iteration")
+
+
+def test_a_document_changed_while_the_writer_reads_it_is_written_as_unrenderable(
+    log_path: Path, completed_on: list[threading.Thread]
+) -> None:
+    command, *_ = mongo_structlog.listeners(output=str(log_path), queue_size=100)
+    changing = _ChangingWhileRead(find="orders", filter={"customer": "ann@example.com"})
+    command.started(f.command_started(changing, request_id=1))
+    command.succeeded(f.command_succeeded(REPLY, request_id=1))
+    mongo_structlog.flush()
+
+    assert len(completed_on) == 1
+    assert threading.current_thread() not in completed_on  # read on the writer thread
+    (record,) = read_records(log_path)
+    assert record["command"] == '{"$unrenderable":"_ChangingWhileRead"}'
+    assert record["collection"] == "orders"  # read on the application's thread, at once
+    assert record["reply"] == '{"ok":1,"cursorId":0,"batchSize":2}'
+    assert mongo_structlog.stats()["internal_errors"] == 0
