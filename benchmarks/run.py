@@ -3,14 +3,16 @@
 Options:
     --quick          a short run (under a minute) to check that everything works;
     --json PATH      also write every sample and summary as JSON;
-    --only NAMES     a comma list of listeners,end_to_end,memory,documents;
+    --only NAMES     a comma list of listeners,instructions,end_to_end,memory,documents;
     --delay-us LIST  end-to-end server delays in µs per reply, comma-separated (default
                      ``0,500``: an instant server, then one like a nearby real server;
                      ``0`` alone with --quick);
     --profile        instead of the benchmarks, profile the full-record variant and print
                      the functions of mongo_structlog, structlog and orjson that cost most.
 
-The report is also saved to ``benchmarks/results/latest.md``. Every ratio is a ratio of
+``instructions`` counts what each listener variant executes under valgrind's callgrind
+(deterministic, unlike the timings); it is skipped, with a note, where valgrind is not
+installed. The report is also saved to ``benchmarks/results/latest.md``. Every ratio is a ratio of
 medians measured in this run, on this machine, with the variants interleaved.
 """
 
@@ -29,11 +31,12 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import bench_end_to_end  # noqa: E402
+import bench_instructions  # noqa: E402
 import bench_listeners  # noqa: E402
 import bench_memory  # noqa: E402
 from _common import machine, machine_markdown, table  # noqa: E402
 
-ALL = ("listeners", "end_to_end", "memory", "documents")
+ALL = ("listeners", "instructions", "end_to_end", "memory", "documents")
 
 
 def _documents(quick: bool) -> str | None:
@@ -158,6 +161,14 @@ def main(argv: list[str] | None = None) -> int:
             "### Listener cost per operation\n\n" + bench_listeners.markdown(results["listeners"])
         )
         targets += bench_listeners.targets(results["listeners"])
+    if "instructions" in selected:
+        print(f"instructions ... ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        results["instructions"] = bench_instructions.measure(quick=args.quick)
+        sections.append(
+            "### Instructions per operation (valgrind's callgrind: the same every run)\n\n"
+            + bench_instructions.markdown(results["instructions"])
+        )
+        targets += bench_instructions.targets(results["instructions"])
     if "end_to_end" in selected:
         print(f"end to end ... ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         delays = args.delay_us or ("0" if args.quick else "0,500")

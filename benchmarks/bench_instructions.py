@@ -1,0 +1,340 @@
+"""Instructions per operation, counted by callgrind: the listener comparison without the noise.
+
+Timings on a shared machine move by tens of percent between runs; the number of
+instructions a variant executes does not (callgrind counts them on a simulated CPU, the
+same for the same program, whatever else the machine does). Each variant runs in its own
+process under ``valgrind --tool=callgrind`` twice, once with no measured operation and
+once with ``n``; the difference divided by ``n`` is its cost per operation, start-up and
+imports cancelled out. Every thread is counted (a queued variant's writer included);
+what the kernel does (``write(2)``) is not.
+
+Besides the variants of :mod:`bench_listeners`, the full record is counted again with one
+step at a time replaced by its precomputed result (the same record is written), which
+says what each step costs: the ablation behind the table in ``docs/performance.md``.
+
+Run alone: ``python benchmarks/bench_instructions.py [--quick]`` (needs ``valgrind``;
+without it the report says so and nothing is counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from _common import fmt_ratio, table
+
+HERE = Path(__file__).resolve().parent
+WARM_UP = 200  # operations before counting starts, in both runs: caches and lazy imports
+POOL = 64  # distinct command/reply pairs, cycled, as in bench_listeners
+
+#: Variant rows: (job name, variant of _fixtures.command_variants, workload, step removed).
+FULL = "ours: full record"
+JOBS: list[tuple[str, str, str, str | None]] = [
+    ("none", "none", "operation", None),
+    ("noop", "noop", "operation", None),
+    ("CommandLogger", "CommandLogger", "operation", None),
+    ("ours: sampled out", "ours: sampled out", "operation", None),
+    (FULL, FULL, "operation", None),
+    ("ours: stdlib + python-json-logger", "ours: stdlib + python-json-logger", "operation", None),
+    ("ours: queued (both threads)", "ours: queued", "operation", None),
+    ("chatter: none", "none", "chatter", None),
+    ("chatter: noop", "noop", "chatter", None),
+    ("chatter: ours, level=info", FULL, "chatter", None),
+]
+#: What each ablation replaces with its precomputed result.
+STEPS = {
+    "shape": "shaping the command (walk, fingerprint): `DocumentRenderer.command`",
+    "reply": "summarising the reply: `DocumentRenderer.reply`",
+    "render": "rendering the record as one JSON line: `orjson.dumps`",
+    "timestamp": "reading the clock and formatting the RFC 3339 timestamp",
+    "context": "the context steps: structlog contextvars and OpenTelemetry ids",
+}
+JOBS += [(f"{FULL}, without {step}", FULL, "operation", step) for step in STEPS]
+
+
+def valgrind() -> str | None:
+    """The path of ``valgrind``, or None."""
+    return shutil.which("valgrind")
+
+
+# -- the child: runs inside valgrind ---------------------------------------------------------
+
+
+def _dump(tag: str) -> None:
+    """Ask callgrind to write (and zero) its counts now, tagged ``tag``; wait until it has."""
+    subprocess.run(
+        ["callgrind_control", f"--dump={tag}", str(os.getpid())],
+        capture_output=True,
+        check=True,
+    )
+
+
+def child(indexes: list[int], n: int) -> None:
+    """Count the jobs at ``indexes``: each built, warmed up, then ``n`` operations between dumps.
+
+    An empty segment (two dumps in a row) measures what a dump itself costs.
+    """
+    from _fixtures import (
+        command_variants,
+        find_command,
+        find_reply,
+        logging_to_files,
+        publish_chatter,
+        publish_operation,
+    )
+    from pymongo import monitoring
+
+    import mongo_structlog
+
+    commands = [find_command(i) for i in range(POOL)]
+    replies = [find_reply(i) for i in range(POOL)]
+    with tempfile.TemporaryDirectory(prefix="mongo_structlog_instr_") as tmp:
+        directory = Path(tmp)
+        with logging_to_files(directory):
+            _dump("idle")
+            _dump("overhead")
+            for index in indexes:
+                _, variant, workload, step = JOBS[index]
+                chosen = next(v for v in command_variants(directory) if v.name == variant)
+                built = chosen.build()
+                if workload == "chatter" and variant == FULL:  # at the default level (info)
+                    built = mongo_structlog.listeners(output=str(directory / f"chatter{index}"))
+                listeners = monitoring._EventListeners(built)
+                undo = _remove(step, built[0]._pipeline, commands[0], replies[0]) if step else None
+                if workload == "chatter":
+                    publish = partial(_chatter, publish_chatter, listeners)
+                else:
+                    publish = partial(_operation, publish_operation, listeners, commands, replies)
+                _run(publish, range(1, WARM_UP + 1), chosen.flush)
+                _dump(f"start-{index}")
+                _run(publish, range(WARM_UP + 1, WARM_UP + 1 + n), chosen.flush)
+                _dump(f"job-{index}")
+                if undo is not None:
+                    undo()
+
+
+def _chatter(publish: Any, listeners: Any, rid: int) -> None:
+    publish(listeners)
+
+
+def _operation(publish: Any, listeners: Any, commands: Any, replies: Any, rid: int) -> None:
+    publish(listeners, commands[rid % POOL], replies[rid % POOL], rid)
+
+
+def _run(publish: Any, request_ids: range, flush: Any) -> None:
+    for rid in request_ids:
+        publish(rid)
+    if flush is not None:
+        flush()
+
+
+def _remove(step: str, pipeline: Any, command: dict[str, Any], reply: dict[str, Any]) -> Any:
+    """Replace one step of the full record by its result for this workload's documents.
+
+    Every command and reply of the workload has the same shape and summary, so the record
+    written is the same as with the step in place; only the step's work is gone.
+
+    Returns:
+        A function that puts the step back.
+    """
+    from mongo_structlog import documents, lifecycle
+
+    renderer = pipeline.renderer
+    if step == "shape":
+        rendered = renderer.command("find", command)
+        saved = documents.DocumentRenderer.command
+        documents.DocumentRenderer.command = lambda self, name, doc: rendered  # type: ignore[method-assign]
+        return lambda: setattr(documents.DocumentRenderer, "command", saved)
+    if step == "reply":
+        summary = renderer.reply("find", reply, False)
+        saved = documents.DocumentRenderer.reply
+        documents.DocumentRenderer.reply = lambda self, name, doc, sensitive: summary  # type: ignore[method-assign]
+        return lambda: setattr(documents.DocumentRenderer, "reply", saved)
+    if step == "timestamp":
+        stamp, saved = lifecycle.rfc3339_now(), lifecycle.rfc3339_now
+        lifecycle.rfc3339_now = lambda now=None: stamp
+        return lambda: setattr(lifecycle, "rfc3339_now", saved)
+    processors = pipeline.output.logger._processors
+    kept = list(processors)
+    if step == "render":
+        final = processors[-1]
+        line: list[bytes] = []
+
+        def rendered_once(logger: Any, method: str, record: Any) -> bytes:
+            if not line:
+                line.append(final(logger, method, record))
+            return line[0]
+
+        processors[-1] = rendered_once
+    else:  # context: every step before the final one
+        del processors[:-1]
+    return lambda: processors.__setitem__(slice(None), kept)
+
+
+# -- the parent ----------------------------------------------------------------------------
+
+
+def _dumps(directory: Path) -> dict[str, int]:
+    """Tag -> instructions, from the dump files callgrind wrote into ``directory``."""
+    found: dict[str, int] = {}
+    for path in directory.iterdir():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        tag = re.search(r"^desc: Trigger: (.*)$", text, re.M)
+        total = re.search(r"^summary:\s*(\d+)", text, re.M)
+        if tag and total:
+            found[tag.group(1).split()[-1]] = int(total.group(1))
+    return found
+
+
+def _count(indexes: list[int], n: int) -> dict[int, float]:
+    """Instructions per operation of the jobs at ``indexes``, counted in one process."""
+    with tempfile.TemporaryDirectory(prefix="mongo_structlog_callgrind_") as tmp:
+        command = [
+            valgrind() or "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={tmp}/callgrind.%p",
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            ",".join(map(str, indexes)),
+            str(n),
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"callgrind run failed: {done.stderr[-3000:]}")
+        dumps = _dumps(Path(tmp))
+    overhead = dumps["overhead"]
+    return {index: (dumps[f"job-{index}"] - overhead) / n for index in indexes}
+
+
+def measure(quick: bool = False, n: int | None = None) -> dict[str, Any]:
+    """Count every job, in as many processes as there are cores.
+
+    Returns:
+        ``{"n": operations counted, "per_op": {job: instructions per operation}}``, or
+        ``{"skipped": reason}`` without valgrind.
+    """
+    if valgrind() is None or shutil.which("callgrind_control") is None:
+        return {"skipped": "valgrind is not installed (`apt-get install valgrind`)"}
+    n = n or (300 if quick else 2000)
+    workers = max(1, min(os.cpu_count() or 1, 4))
+    # Ablations patch classes: they run after the plain variants in each process.
+    shares = [list(range(len(JOBS)))[k::workers] for k in range(workers)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(lambda share: _count(share, n), shares))
+    per_op = {JOBS[index][0]: value for part in parts for index, value in part.items()}
+    return {"n": n, "per_op": per_op}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The counts, with the ratios the targets are stated in, and the full record's steps."""
+    if "skipped" in results:
+        return f"Not counted: {results['skipped']}.\n"
+    per_op = results["per_op"]
+    none, noop, logger = per_op["none"], per_op["noop"], per_op["CommandLogger"]
+    rows = [
+        [
+            f"`{job}`",
+            f"{per_op[job]:,.0f}",
+            f"{per_op[job] - none:+,.0f}",
+            fmt_ratio(per_op[job] / noop),
+            fmt_ratio(per_op[job] / logger),
+        ]
+        for job, _, workload, step in JOBS
+        if workload == "operation" and step is None
+    ]
+    first = table(
+        ["variant", "instructions / operation", "above `none`", "x `noop`", "x `CommandLogger`"],
+        rows,
+    )
+    ch_none, ch_noop = per_op["chatter: none"], per_op["chatter: noop"]
+    second = table(
+        ["variant", "instructions / 5 events", "above `none`", "x `noop`"],
+        [
+            [
+                f"`{job}`",
+                f"{per_op[job]:,.0f}",
+                f"{per_op[job] - ch_none:+,.0f}",
+                fmt_ratio(per_op[job] / ch_noop),
+            ]
+            for job, _, workload, _ in JOBS
+            if workload == "chatter"
+        ],
+    )
+    ours = per_op[FULL] - none
+    third = table(
+        ["step (replaced by its result)", "instructions / operation", "share of ours"],
+        [
+            [
+                what,
+                f"{per_op[FULL] - per_op[f'{FULL}, without {step}']:,.0f}",
+                f"{(per_op[FULL] - per_op[f'{FULL}, without {step}']) / ours:.0%}",
+            ]
+            for step, what in STEPS.items()
+        ],
+    )
+    budget = 0.5 * logger - none
+    return (
+        f"#### One operation (5 events), {results['n']:,} operations per count\n\n{first}\n\n"
+        "#### Events below `info`\n\n"
+        f"{second}\n\n"
+        f"#### What the full record's {ours:,.0f} instructions above `none` are spent on\n\n"
+        f"{third}\n\n"
+        f"At 0.5x `CommandLogger` the full record could spend {budget:,.0f} instructions "
+        "above `none`.\n"
+    )
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, limit, reached, met) from instruction counts."""
+    if "skipped" in results:
+        return []
+    per_op = results["per_op"]
+    sampled = per_op["ours: sampled out"] / per_op["noop"]
+    full = per_op[FULL] / per_op["CommandLogger"]
+    below = per_op["chatter: ours, level=info"] / per_op["chatter: noop"]
+    return [
+        (
+            "instructions: sampled-out command vs do-nothing listener",
+            "<= 1.20x",
+            fmt_ratio(sampled),
+            sampled <= 1.2,
+        ),
+        (
+            "instructions: full JSON record (shape) vs `CommandLogger`",
+            "<= 0.50x",
+            fmt_ratio(full),
+            full <= 0.5,
+        ),
+        (
+            "instructions: events below `info` vs do-nothing listener",
+            "within 5 %",
+            fmt_ratio(below),
+            abs(below - 1.0) <= 0.05,
+        ),
+    ]
+
+
+def main() -> None:
+    """Run and print (or, with ``--child``, be one counted process)."""
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child([int(index) for index in sys.argv[2].split(",")], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(markdown(measure(quick=args.quick)))
+
+
+if __name__ == "__main__":
+    main()
