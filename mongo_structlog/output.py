@@ -97,15 +97,23 @@ def json_default(value: Any) -> Any:
         return f"<unrepresentable {type(value).__name__}>"
 
 
+# Keys that are not str (a processor's, a bound dict's) are written as orjson's
+# OPT_NON_STR_KEYS writes them; that option slows every dict down, so it is asked for
+# only when a record needs it (a fifth of the cost of rendering a command record).
+_FAST_OPTIONS = orjson.OPT_APPEND_NEWLINE
 _JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
 def render_json(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> bytes:
     """Render the record as one JSON line (bytes, newline included) with one ``orjson.dumps``.
 
-    A value orjson rejects outright (an int beyond 64 bits, say) is turned into text
-    rather than losing the record.
+    A key that is not a str is written as text (``1`` as ``"1"``); a value orjson rejects
+    outright (an int beyond 64 bits, say) is turned into text rather than losing the record.
     """
+    try:
+        return orjson.dumps(event_dict, default=json_default, option=_FAST_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError):
+        pass
     try:
         return orjson.dumps(event_dict, default=json_default, option=_JSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):

@@ -487,6 +487,12 @@ def test_json_default_turns_anything_into_text_or_a_list() -> None:
     assert json_default((1, "a")) == [1, "a"]
 
 
+def test_render_json_writes_keys_that_are_not_str_as_text() -> None:
+    # A processor's or a bound dict's keys: the fast first attempt refuses them.
+    line = render_json(None, "info", {"event": "x", 7: "a", "ctx": {1: [2], None: 3.5}})
+    assert line == b'{"event":"x","7":"a","ctx":{"1":[2],"null":3.5}}\n'
+
+
 def test_render_json_keeps_what_it_can_when_orjson_rejects_a_value() -> None:
     line = render_json(
         None,
