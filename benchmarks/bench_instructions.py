@@ -2,15 +2,18 @@
 
 Timings on a shared machine move by tens of percent between runs; the number of
 instructions a variant executes does not (callgrind counts them on a simulated CPU, the
-same for the same program, whatever else the machine does). Each variant runs in its own
-process under ``valgrind --tool=callgrind`` twice, once with no measured operation and
-once with ``n``; the difference divided by ``n`` is its cost per operation, start-up and
-imports cancelled out. Every thread is counted (a queued variant's writer included);
-what the kernel does (``write(2)``) is not.
+same for the same program, whatever else the machine does). The variants run under
+``valgrind --tool=callgrind`` in one process per core; each is built and warmed up, then
+runs ``n`` operations between two of callgrind's counter dumps (``callgrind_control
+--dump``), and an empty pair of dumps measures what a dump costs. Threads are counted
+apart: the application's thread, and the others (a queued variant's writer, PyMongo's
+monitors). What the kernel does (``write(2)``, the network) is not counted.
 
-Besides the variants of :mod:`bench_listeners`, the full record is counted again with one
-step at a time replaced by its precomputed result (the same record is written), which
-says what each step costs: the ablation behind the table in ``docs/performance.md``.
+Three groups: the five events of one ``find`` through ``_EventListeners`` (as in
+:mod:`bench_listeners`); the events below ``info``; and end to end, a real
+``MongoClient`` against ``wire_server.py`` (in its own process, not counted) answering at
+once. Then the full record is counted again with one step at a time replaced by its
+precomputed result (the same record is written), which says what each step costs.
 
 Run alone: ``python benchmarks/bench_instructions.py [--quick]`` (needs ``valgrind``;
 without it the report says so and nothing is counted).
@@ -26,11 +29,22 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from _common import fmt_ratio, table
+from _fixtures import (
+    Variant,
+    command_variants,
+    find_command,
+    find_reply,
+    logging_to_files,
+    publish_chatter,
+    publish_operation,
+)
+from pymongo import monitoring
 
 HERE = Path(__file__).resolve().parent
 WARM_UP = 200  # operations before counting starts, in both runs: caches and lazy imports
@@ -38,6 +52,7 @@ POOL = 64  # distinct command/reply pairs, cycled, as in bench_listeners
 
 #: Variant rows: (job name, variant of _fixtures.command_variants, workload, step removed).
 FULL = "ours: full record"
+COMMANDS_ONLY = "noop, command events only"
 JOBS: list[tuple[str, str, str, str | None]] = [
     ("none", "none", "operation", None),
     ("noop", "noop", "operation", None),
@@ -49,6 +64,13 @@ JOBS: list[tuple[str, str, str, str | None]] = [
     ("chatter: none", "none", "chatter", None),
     ("chatter: noop", "noop", "chatter", None),
     ("chatter: ours, level=info", FULL, "chatter", None),
+    ("end to end: none", "none", "end_to_end", None),
+    ("end to end: noop", "noop", "end_to_end", None),
+    ("end to end: noop, command events only", COMMANDS_ONLY, "end_to_end", None),
+    ("end to end: CommandLogger", "CommandLogger", "end_to_end", None),
+    ("end to end: ours, sampled out", "ours: sampled out", "end_to_end", None),
+    ("end to end: ours, full record", FULL, "end_to_end", None),
+    ("end to end: ours, queued", "ours: queued", "end_to_end", None),
 ]
 #: What each ablation replaces with its precomputed result.
 STEPS = {
@@ -59,6 +81,11 @@ STEPS = {
     "context": "the context steps: structlog contextvars and OpenTelemetry ids",
 }
 JOBS += [(f"{FULL}, without {step}", FULL, "operation", step) for step in STEPS]
+
+
+def end_to_end_n(n: int) -> int:
+    """Commands counted end to end for ``n`` operations elsewhere (even: insert and find pairs)."""
+    return max(2, n // 4 * 2)
 
 
 def valgrind() -> str | None:
@@ -83,43 +110,74 @@ def child(indexes: list[int], n: int) -> None:
 
     An empty segment (two dumps in a row) measures what a dump itself costs.
     """
-    from _fixtures import (
-        command_variants,
-        find_command,
-        find_reply,
-        logging_to_files,
-        publish_chatter,
-        publish_operation,
-    )
-    from pymongo import monitoring
-
     import mongo_structlog
 
     commands = [find_command(i) for i in range(POOL)]
     replies = [find_reply(i) for i in range(POOL)]
-    with tempfile.TemporaryDirectory(prefix="mongo_structlog_instr_") as tmp:
-        directory = Path(tmp)
-        with logging_to_files(directory):
-            _dump("idle")
-            _dump("overhead")
-            for index in indexes:
-                _, variant, workload, step = JOBS[index]
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="msl_instr_")))
+        stack.enter_context(logging_to_files(directory))
+        uri = None
+        _dump("idle")
+        _dump("overhead")
+        for index in indexes:
+            _, variant, workload, step = JOBS[index]
+            if variant == COMMANDS_ONLY:
+                chosen = Variant(variant, lambda: [_CommandsOnly()], "")
+            else:
                 chosen = next(v for v in command_variants(directory) if v.name == variant)
-                built = chosen.build()
-                if workload == "chatter" and variant == FULL:  # at the default level (info)
-                    built = mongo_structlog.listeners(output=str(directory / f"chatter{index}"))
-                listeners = monitoring._EventListeners(built)
-                undo = _remove(step, built[0]._pipeline, commands[0], replies[0]) if step else None
-                if workload == "chatter":
-                    publish = partial(_chatter, publish_chatter, listeners)
-                else:
-                    publish = partial(_operation, publish_operation, listeners, commands, replies)
-                _run(publish, range(1, WARM_UP + 1), chosen.flush)
-                _dump(f"start-{index}")
-                _run(publish, range(WARM_UP + 1, WARM_UP + 1 + n), chosen.flush)
-                _dump(f"job-{index}")
-                if undo is not None:
-                    undo()
+            built = chosen.build()
+            if workload == "end_to_end":
+                if uri is None:
+                    from bench_end_to_end import wire_server
+
+                    uri = stack.enter_context(wire_server(0))
+                _count_end_to_end(index, uri, built, chosen.flush, end_to_end_n(n))
+                continue
+            if workload == "chatter" and variant == FULL:  # at the default level (info)
+                built = mongo_structlog.listeners(output=str(directory / f"chatter{index}"))
+            listeners = monitoring._EventListeners(built)
+            undo = _remove(step, built[0]._pipeline, commands[0], replies[0]) if step else None
+            if workload == "chatter":
+                publish = partial(_chatter, publish_chatter, listeners)
+            else:
+                publish = partial(_operation, publish_operation, listeners, commands, replies)
+            _run(publish, range(1, WARM_UP + 1), chosen.flush)
+            _dump(f"start-{index}")
+            _run(publish, range(WARM_UP + 1, WARM_UP + 1 + n), chosen.flush)
+            _dump(f"job-{index}")
+            if undo is not None:
+                undo()
+
+
+class _CommandsOnly(monitoring.CommandListener):
+    """A do-nothing command listener alone: what PyMongo's command events cost by themselves."""
+
+    def started(self, event: Any) -> None:
+        """Nothing."""
+
+    def succeeded(self, event: Any) -> None:
+        """Nothing."""
+
+    def failed(self, event: Any) -> None:
+        """Nothing."""
+
+
+def _count_end_to_end(index: int, uri: str, built: list[Any], flush: Any, n: int) -> None:
+    """``n`` commands (``insert_one`` and ``find`` in turn) of a real client, between dumps."""
+    from bench_end_to_end import _workload
+    from pymongo import MongoClient
+
+    client: Any = MongoClient(uri, event_listeners=built, serverSelectionTimeoutMS=10_000)
+    try:
+        client.admin.command("ping")
+        batch = _workload(client, flush)
+        batch(WARM_UP)
+        _dump(f"start-{index}")
+        batch(n)  # the queued variant's batch ends when its writer has written everything
+        _dump(f"job-{index}")
+    finally:
+        client.close()
 
 
 def _chatter(publish: Any, listeners: Any, rid: int) -> None:
@@ -183,24 +241,28 @@ def _remove(step: str, pipeline: Any, command: dict[str, Any], reply: dict[str, 
 # -- the parent ----------------------------------------------------------------------------
 
 
-def _dumps(directory: Path) -> dict[str, int]:
-    """Tag -> instructions, from the dump files callgrind wrote into ``directory``."""
-    found: dict[str, int] = {}
+def _dumps(directory: Path) -> dict[tuple[str, int], int]:
+    """(tag, thread) -> instructions, from the dump files callgrind wrote into ``directory``."""
+    found: dict[tuple[str, int], int] = {}
     for path in directory.iterdir():
         text = path.read_text(encoding="utf-8", errors="replace")
         tag = re.search(r"^desc: Trigger: (.*)$", text, re.M)
+        thread = re.search(r"^thread:\s*(\d+)", text, re.M)
         total = re.search(r"^summary:\s*(\d+)", text, re.M)
         if tag and total:
-            found[tag.group(1).split()[-1]] = int(total.group(1))
+            key = (tag.group(1).split()[-1], int(thread.group(1)) if thread else 1)
+            found[key] = int(total.group(1))
     return found
 
 
-def _count(indexes: list[int], n: int) -> dict[int, float]:
-    """Instructions per operation of the jobs at ``indexes``, counted in one process."""
+def _count(indexes: list[int], n: int) -> dict[int, tuple[float, float]]:
+    """(application thread, other threads) instructions per operation of the jobs at
+    ``indexes``, counted in one process."""
     with tempfile.TemporaryDirectory(prefix="mongo_structlog_callgrind_") as tmp:
         command = [
             valgrind() or "valgrind",
             "--tool=callgrind",
+            "--separate-threads=yes",
             f"--callgrind-out-file={tmp}/callgrind.%p",
             sys.executable,
             str(Path(__file__).resolve()),
@@ -213,15 +275,27 @@ def _count(indexes: list[int], n: int) -> dict[int, float]:
         if done.returncode != 0:
             raise RuntimeError(f"callgrind run failed: {done.stderr[-3000:]}")
         dumps = _dumps(Path(tmp))
-    overhead = dumps["overhead"]
-    return {index: (dumps[f"job-{index}"] - overhead) / n for index in indexes}
+
+    def segment(tag: str) -> tuple[int, int]:
+        app = dumps.get((tag, 1), 0)
+        return app, sum(count for (name, _), count in dumps.items() if name == tag) - app
+
+    overhead_app, overhead_others = segment("overhead")
+    counted: dict[int, tuple[float, float]] = {}
+    for index in indexes:
+        size = end_to_end_n(n) if JOBS[index][2] == "end_to_end" else n
+        app, others = segment(f"job-{index}")
+        counted[index] = ((app - overhead_app) / size, max(0, others - overhead_others) / size)
+    return counted
 
 
 def measure(quick: bool = False, n: int | None = None) -> dict[str, Any]:
     """Count every job, in as many processes as there are cores.
 
     Returns:
-        ``{"n": operations counted, "per_op": {job: instructions per operation}}``, or
+        ``{"n": operations counted, "end_to_end_n": commands counted end to end,
+        "per_op": {job: instructions per operation, all threads},
+        "application_thread": {job: the same, application's thread only}}``, or
         ``{"skipped": reason}`` without valgrind.
     """
     if valgrind() is None or shutil.which("callgrind_control") is None:
@@ -232,8 +306,13 @@ def measure(quick: bool = False, n: int | None = None) -> dict[str, Any]:
     shares = [list(range(len(JOBS)))[k::workers] for k in range(workers)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = list(pool.map(lambda share: _count(share, n), shares))
-    per_op = {JOBS[index][0]: value for part in parts for index, value in part.items()}
-    return {"n": n, "per_op": per_op}
+    counted = {JOBS[index][0]: value for part in parts for index, value in part.items()}
+    return {
+        "n": n,
+        "end_to_end_n": end_to_end_n(n),
+        "per_op": {job: app + others for job, (app, others) in counted.items()},
+        "application_thread": {job: app for job, (app, _) in counted.items()},
+    }
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -284,6 +363,29 @@ def markdown(results: dict[str, Any]) -> str:
         ],
     )
     budget = 0.5 * logger - none
+    app = results["application_thread"]
+    e2e_none = app["end to end: none"]
+    fourth = table(
+        [
+            "variant",
+            "application thread / command",
+            "above `none`",
+            "other threads / command",
+            "all threads above `none`",
+        ],
+        [
+            [
+                f"`{job.removeprefix('end to end: ')}`",
+                f"{app[job]:,.0f}",
+                f"{app[job] - e2e_none:+,.0f} ({(app[job] - e2e_none) / e2e_none:+.1%})",
+                f"{per_op[job] - app[job]:,.0f}",
+                f"{per_op[job] - per_op['end to end: none']:+,.0f} "
+                f"({(per_op[job] - per_op['end to end: none']) / per_op['end to end: none']:+.1%})",
+            ]
+            for job, _, workload, _ in JOBS
+            if workload == "end_to_end"
+        ],
+    )
     return (
         f"#### One operation (5 events), {results['n']:,} operations per count\n\n{first}\n\n"
         "#### Events below `info`\n\n"
@@ -291,7 +393,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"#### What the full record's {ours:,.0f} instructions above `none` are spent on\n\n"
         f"{third}\n\n"
         f"At 0.5x `CommandLogger` the full record could spend {budget:,.0f} instructions "
-        "above `none`.\n"
+        "above `none`.\n\n"
+        f"#### End to end: a real client, `insert_one` and `find` in turn, "
+        f"{results['end_to_end_n']:,} commands, server answering at once\n\n"
+        "Other threads: a queued variant's writer, PyMongo's monitor threads.\n\n"
+        f"{fourth}\n"
     )
 
 
@@ -303,6 +409,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     sampled = per_op["ours: sampled out"] / per_op["noop"]
     full = per_op[FULL] / per_op["CommandLogger"]
     below = per_op["chatter: ours, level=info"] / per_op["chatter: noop"]
+    e2e_none = per_op["end to end: none"]
+
+    def added(job: str) -> str:
+        return f"+{(per_op[job] - e2e_none) / e2e_none:.1%}"
+
     return [
         (
             "instructions: sampled-out command vs do-nothing listener",
@@ -321,6 +432,20 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             "within 5 %",
             fmt_ratio(below),
             abs(below - 1.0) <= 0.05,
+        ),
+        (
+            "instructions: end to end, work added per command by a do-nothing listener "
+            "(PyMongo's own, for scale), instant server",
+            "(information)",
+            added("end to end: noop"),
+            None,
+        ),
+        (
+            "instructions: end to end, work added per command by full logging (all threads), "
+            "instant server",
+            "(information)",
+            added("end to end: ours, full record"),
+            None,
         ),
     ]
 
