@@ -8,6 +8,7 @@ slows all variants alike rather than whichever happened to run last.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import platform
@@ -100,6 +101,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     ]
     lines.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
     return "\n".join(lines)
+
+
+def run_alone(doc: str | None, measure: Callable[..., Any], markdown: Callable[[Any], str]) -> None:
+    """What each benchmark module does when run alone: ``[--quick]``, measure, print."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run")
+    args = parser.parse_args()
+    print(markdown(measure(quick=args.quick)))
 
 
 def fmt_ratio(value: float) -> str:

@@ -21,7 +21,6 @@ without it the report says so and nothing is counted).
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -34,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _common import fmt_ratio, table
+from _common import fmt_ratio, run_alone, table
 from _fixtures import (
     Variant,
     command_variants,
@@ -455,10 +454,7 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child([int(index) for index in sys.argv[2].split(",")], int(sys.argv[3]))
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(markdown(measure(quick=args.quick)))
+    run_alone(__doc__, measure, markdown)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ Run alone: ``python benchmarks/bench_listeners.py [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import fmt_ratio, median, paired, spread, table, time_rounds
+from _common import fmt_ratio, median, paired, run_alone, spread, table, time_rounds
 from _fixtures import (
     NoopListener,
     Variant,
@@ -272,10 +271,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
 
 def main() -> None:
     """Run and print."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(markdown(measure(quick=args.quick)))
+    run_alone(__doc__, measure, markdown)
 
 
 if __name__ == "__main__":

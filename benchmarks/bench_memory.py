@@ -12,7 +12,6 @@ Run alone: ``python benchmarks/bench_memory.py [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -20,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _common import table
+from _common import run_alone, table
 
 HERE = Path(__file__).resolve().parent
 
@@ -174,10 +173,7 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child(int(sys.argv[2]), json.loads(sys.argv[3]))
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(markdown(measure(quick=args.quick)))
+    run_alone(__doc__, measure, markdown)
 
 
 if __name__ == "__main__":
