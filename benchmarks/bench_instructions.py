@@ -46,7 +46,7 @@ from _fixtures import (
 from pymongo import monitoring
 
 HERE = Path(__file__).resolve().parent
-WARM_UP = 200  # operations before counting starts, in both runs: caches and lazy imports
+WARM_UP = 200  # operations before counting starts: caches, lazy imports, first records
 POOL = 64  # distinct command/reply pairs, cycled, as in bench_listeners
 
 #: Variant rows: (job name, variant of _fixtures.command_variants, workload, step removed).
@@ -109,7 +109,6 @@ def child(indexes: list[int], n: int) -> None:
 
     An empty segment (two dumps in a row) measures what a dump itself costs.
     """
-    import mongo_structlog
 
     commands = [find_command(i) for i in range(POOL)]
     replies = [find_reply(i) for i in range(POOL)]
@@ -133,8 +132,6 @@ def child(indexes: list[int], n: int) -> None:
                     uri = stack.enter_context(wire_server(0))
                 _count_end_to_end(index, uri, built, chosen.flush, end_to_end_n(n))
                 continue
-            if workload == "chatter" and variant == FULL:  # at the default level (info)
-                built = mongo_structlog.listeners(output=str(directory / f"chatter{index}"))
             listeners = monitoring._EventListeners(built)
             undo = _remove(step, built[0]._pipeline, commands[0], replies[0]) if step else None
             if workload == "chatter":
