@@ -15,7 +15,8 @@ import itertools
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
-from ._extjson import placeholder, render
+from ._extjson import placeholder
+from ._fastjson import render
 from ._scrub import KeyTable, matcher, scrub, summary
 from ._shape import Shaper, collection, digest
 

@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mongo_structlog._extjson import MAX_DEPTH, KeyInfo, encode, json_string
-from mongo_structlog._extjson import render as fast_render
+from mongo_structlog._fastjson import render as fast_render
 from mongo_structlog._scrub import KeyTable
 from mongo_structlog.documents import DEFAULT_REDACT_KEYS
 
