@@ -1,7 +1,7 @@
 """Run every benchmark and print one Markdown report: ``python benchmarks/run.py``.
 
 Options:
-    --quick          a short run (under a minute) to check that everything works;
+    --quick          a short run (a minute or two) to check that everything works;
     --json PATH      also write every sample and summary as JSON;
     --only NAMES     a comma list of listeners,instructions,end_to_end,memory,documents;
     --delay-us LIST  end-to-end server delays in µs per reply, comma-separated (default
@@ -12,8 +12,8 @@ Options:
 
 ``instructions`` counts what each listener variant executes under valgrind's callgrind
 (deterministic, unlike the timings); it is skipped, with a note, where valgrind is not
-installed. The report is also saved to ``benchmarks/results/latest.md``. Every ratio is a ratio of
-medians measured in this run, on this machine, with the variants interleaved.
+installed. The report is also saved to ``benchmarks/results/latest.md``. Every timed ratio
+is a ratio of medians measured in this run, on this machine, with the variants interleaved.
 """
 
 from __future__ import annotations

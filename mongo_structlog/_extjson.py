@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "HANDLERS",
     "MAPPING_TYPES",
     "MAX_DEPTH",
     "REDACTED",
@@ -57,6 +58,7 @@ __all__ = [
     "SCALAR_TYPES",
     "KeyInfo",
     "encode",
+    "handler_for",
     "json_string",
     "placeholder",
 ]
@@ -200,7 +202,7 @@ def _array(value: Any, budget: int, depth: int, keys: Mapping[Any, KeyInfo]) -> 
 
 Handler = Callable[[Any, int, int, Mapping[Any, KeyInfo]], str]
 
-_HANDLERS: dict[type, Handler] = {
+HANDLERS: dict[type, Handler] = {
     type(None): lambda v, b, d, k: "null",
     bool: lambda v, b, d, k: "true" if v else "false",
     # int.__repr__, not str(): an IntEnum member would otherwise print its name.
@@ -226,28 +228,29 @@ _HANDLERS: dict[type, Handler] = {
     tuple: _array,
 }
 for _mapping in MAPPING_TYPES:
-    _HANDLERS[_mapping] = _doc
+    HANDLERS[_mapping] = _doc
 SCALAR_TYPES: frozenset[type] = frozenset(
-    kind for kind, handler in _HANDLERS.items() if handler not in (_doc, _array)
+    kind for kind, handler in HANDLERS.items() if handler not in (_doc, _array)
 )
 # Where a subclass (IntEnum, OrderedDict, a Binary subclass...) finds its handler, in this
 # order: Code before its base str, Int64 before int, any Mapping as a document.
-_BASES: tuple[type, ...] = (Code, Binary, Int64, *_HANDLERS, Mapping)
-_HANDLERS[Mapping] = _doc
+_BASES: tuple[type, ...] = (Code, Binary, Int64, *HANDLERS, Mapping)
+HANDLERS[Mapping] = _doc
 
 
 def _unrenderable(value: Any, budget: int, depth: int, keys: Mapping[Any, KeyInfo]) -> str:
     return placeholder(value)
 
 
-def _handler_for(kind: type) -> Handler:
+def handler_for(kind: type) -> Handler:
+    """The handler for a type not in :data:`HANDLERS` yet (a subclass, or unrenderable)."""
     for base in _BASES:
         if issubclass(kind, base):
-            handler = _HANDLERS[base]
+            handler = HANDLERS[base]
             # Remembered per type, as json_util does: the set of types in a program is small.
-            _HANDLERS[kind] = handler
+            HANDLERS[kind] = handler
             return handler
-    _HANDLERS[kind] = _unrenderable
+    HANDLERS[kind] = _unrenderable
     return _unrenderable
 
 
@@ -267,7 +270,7 @@ def encode(value: Any, budget: int, depth: int, keys: Mapping[Any, KeyInfo]) -> 
         kind = type(value)
         if kind is str:
             return _str(value, budget)
-        handler = _HANDLERS.get(kind) or _handler_for(kind)
+        handler = HANDLERS.get(kind) or handler_for(kind)
         return handler(value, budget, depth, keys)
     except Exception:  # a log line must never break the application
         pass

@@ -17,7 +17,7 @@ from bson.int64 import Int64
 from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
 
-from ._extjson import _HANDLERS, MAPPING_TYPES, REDACTED, _handler_for, encode
+from ._extjson import HANDLERS, MAPPING_TYPES, REDACTED, encode, handler_for
 
 if TYPE_CHECKING:
     from ._scrub import KeyTable
@@ -44,7 +44,7 @@ def _fast_value(value: Any, depth: int, walk: list[Any]) -> Any:
         return value
     # Any other type: its exact text, within the budget (a prefix longer than the limit will
     # be cut, wherever it starts); an error declines the whole value.
-    handler = _HANDLERS.get(kind) or _handler_for(kind)
+    handler = HANDLERS.get(kind) or handler_for(kind)
     return orjson.Fragment(handler(value, walk[3], depth, walk[2]))
 
 
