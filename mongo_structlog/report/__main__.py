@@ -1,0 +1,10 @@
+"""``python -m mongo_structlog.report FILE...``."""
+
+from __future__ import annotations
+
+import sys
+
+from . import main
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
