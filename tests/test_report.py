@@ -938,4 +938,4 @@ def test_html_is_a_self_contained_page_with_the_chart(json_log: Path, tmp_path: 
     for shape in (SLOW, SAMPLED, FAILING):
         assert shape in text
     assert "<td>2026-11-25T08:00:20.100000Z</td><td>2026-11-25T08:00:22.500000Z</td>" in text
-    assert '<td class="n">2,400,000</td>' in text
+    assert '<td class="n">2,400.0</td>' in text

@@ -16,7 +16,7 @@ import html
 import io
 from typing import Any, Final
 
-from ._summary import Summary, iso
+from ._summary import Summary
 
 __all__ = ["write_html"]
 
@@ -27,8 +27,12 @@ _STYLE: Final = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top;
+         white-space: nowrap; }
+td.w { white-space: normal; min-width: 20em; max-width: 40em; word-break: break-all;
+       font-family: ui-monospace, monospace; font-size: 0.95em; }
+th { background: #f0f0f0; white-space: normal; } div.t { overflow-x: auto; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-size: 0.85em; word-break: break-all; } p.note { color: #555; font-size: 0.9em; }
 svg { max-width: 100%; height: auto; }
 """
@@ -57,7 +61,8 @@ def _chart(doc: dict[str, Any], summary: Summary) -> str:
     for ax, (key, shape) in zip(axes, rows, strict=True):
         points = sorted(shape.series.items())
         times = [_when((index + 0.5) * width) for index, _ in points]
-        ax.plot(times, [p[1] / p[0] / 1000 for _, p in points], "-", color="#1f77b4", label="mean")
+        means = [p[1] / p[0] / 1000 for _, p in points]
+        ax.plot(times, means, "-o", ms=3, color="#1f77b4", label="mean")
         ax.plot(times, [p[2] / 1000 for _, p in points], ".", color="#d62728", label="max")
         for window in windows:
             start = _parse(window["start"])
@@ -72,9 +77,12 @@ def _chart(doc: dict[str, Any], summary: Summary) -> str:
         ax.set_ylabel("ms", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles, strict=True))
-        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper right")
+        ax.set_ylim(bottom=0)
+    handles, labels = axes[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    figure.legend(
+        list(unique.values()), list(unique), loc="outside upper right", ncols=4, fontsize=8
+    )
     axes[-1].xaxis.set_major_formatter(
         DateFormatter("%H:%M:%S")  # type: ignore[no-untyped-call, unused-ignore]
     )
@@ -92,22 +100,34 @@ def _parse(text: str) -> datetime.datetime:
     )
 
 
-def _cell(value: Any) -> str:
+# Columns of long text, allowed to wrap.
+_WRAP = frozenset({"example", "example_error", "last_error"})
+
+
+def _cell(key: str, value: Any) -> str:
     if value is None:
         return "<td>-</td>"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f'<td class="n">{value:,}</td>'
+    if isinstance(value, bool):
+        return f"<td>{'yes' if value else 'no'}</td>"
+    if isinstance(value, (int, float)):
+        if key.endswith("_micros"):
+            return f'<td class="n">{value / 1000:,.1f}</td>'
+        return f'<td class="n">{value if key == "error_code" else format(value, ",")}</td>'
     if isinstance(value, dict):
         value = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
-    return f"<td>{html.escape(str(value))}</td>"
+    css = ' class="w"' if key in _WRAP else ""
+    return f"<td{css}>{html.escape(str(value))}</td>"
 
 
 def _table(rows: list[dict[str, Any]], keys: list[str]) -> str:
     if not rows:
         return "<p>(none)</p>"
-    head = "".join(f"<th>{html.escape(key)}</th>" for key in keys)
-    body = "".join("<tr>" + "".join(_cell(row.get(k)) for k in keys) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    names = [key.replace("_micros", " ms").replace("_", " ") for key in keys]
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+    body = "".join(
+        "<tr>" + "".join(_cell(key, row.get(key)) for key in keys) + "</tr>" for row in rows
+    )
+    return f'<div class="t"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def _sections(doc: dict[str, Any]) -> str:
@@ -197,8 +217,8 @@ def render_html(doc: dict[str, Any], summary: Summary) -> str:
         '<p class="note">Weighted mean and maximum per time bin, in ms. Shaded: no writable '
         "server; dashed: primary changed.</p>\n"
         f"{_chart(doc, summary)}\n{_sections(doc)}\n"
-        f'<p class="note">Written {html.escape(iso(summary.last) or "")} data; '
-        "percentiles within 1 % (docs/report.md).</p>\n</body></html>\n"
+        '<p class="note">Percentiles are within 1 % of the exact ones, weighted by '
+        "1/sample_rate (docs/report.md).</p>\n</body></html>\n"
     )
 
 

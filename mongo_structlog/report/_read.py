@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Final
 
@@ -82,17 +83,30 @@ def _minute(prefix: str) -> float | None:
     return value
 
 
+_RFC3339: Final = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)?"
+)
+
+
 def _parse_general(text: str) -> float | None:
-    cleaned = text.strip()
-    if cleaned[-1:] in ("Z", "z"):
-        cleaned = cleaned[:-1] + "+00:00"
+    # Not datetime.fromisoformat: before Python 3.11 it refuses "Z" and fractions that
+    # are not 3 or 6 digits long, both valid RFC 3339.
+    match = _RFC3339.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
     try:
-        moment = datetime.datetime.fromisoformat(cleaned)
+        moment = datetime.datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.timestamp()
+    when = float(calendar.timegm(moment.timetuple()))
+    fraction, offset = match.group(7), match.group(8)
+    if fraction:
+        when += float(fraction)
+    if offset and offset not in ("Z", "z"):
+        sign = -1 if offset[0] == "+" else 1
+        when += sign * (int(offset[1:3]) * 3600 + int(offset[4:6]) * 60)
+    return when
 
 
 def flatten_ecs(doc: dict[str, Any]) -> Record:
