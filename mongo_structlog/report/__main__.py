@@ -6,5 +6,5 @@ import sys
 
 from . import main
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":
     sys.exit(main())

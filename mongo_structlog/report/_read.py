@@ -13,12 +13,11 @@ from __future__ import annotations
 import calendar
 import datetime
 import re
-from collections.abc import Iterator
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 import orjson
 
-__all__ = ["Record", "flatten_ecs", "parse_line", "parse_time", "read_lines"]
+__all__ = ["Record", "flatten_ecs", "parse_line", "parse_time"]
 
 Record = dict[str, Any]
 
@@ -184,15 +183,3 @@ def parse_line(line: bytes) -> tuple[Record, float, bool] | None:
     if when is None:
         return None
     return record, when, ecs
-
-
-def read_lines(stream: BinaryIO) -> Iterator[bytes]:
-    """Yield the lines of a binary stream one at a time (bounded memory for any size).
-
-    Args:
-        stream: An open binary file or standard input's buffer.
-
-    Yields:
-        Each line as bytes, newline included.
-    """
-    yield from stream

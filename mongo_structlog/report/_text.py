@@ -245,6 +245,6 @@ def render_text(doc: dict[str, Any]) -> str:
     for section in (_shapes, _failures, _failover, _pools, _heartbeats, _sampling):
         lines += section(doc)
     limits = doc["limits"]
-    if limits["shapes"] >= limits["max_shapes"]:
+    if limits["shapes"] > limits["max_shapes"]:  # the (other) row is there
         lines += ["", f"note: more than {limits['max_shapes']:,} shapes; the rest are in (other)"]
     return "\n".join(lines) + "\n"
