@@ -77,11 +77,6 @@ def _rate(record: Record) -> float | None:
     return None
 
 
-def _weight(record: Record) -> float:
-    rate = _rate(record)
-    return 1.0 if rate is None else 1 / rate
-
-
 def _server(record: Record) -> str:
     address = record.get("server_address")
     if type(address) is str:
@@ -200,6 +195,7 @@ class Summary:
         self._sampling: dict[str, dict[str, int]] = {}
         self._sampled_records = 0
         self._sampled_weight = 0.0
+        self._weight = 1.0  # of the record being added: 1 / its sample rate
         self._bin_width = 1.0
         self._bin_low: int | None = None
         self._bin_high: int | None = None
@@ -241,11 +237,19 @@ class Summary:
         if self.last is None or when > self.last:
             self.last = when
         event: str = record["event"]
-        _count(self.events, event, self.limits.names)
+        events = self.events
+        seen = events.get(event)
+        if seen is None:
+            _count(events, event, self.limits.names)
+        else:
+            events[event] = seen + 1
         rate = _rate(record)
-        if rate is not None:
+        if rate is None:
+            self._weight = 1.0
+        else:
+            self._weight = 1 / rate
             self._sampled_records += 1
-            self._sampled_weight += 1 / rate
+            self._sampled_weight += self._weight
         handler = self._handlers.get(event)
         if handler is not None:
             handler(record, when)
@@ -273,7 +277,7 @@ class Summary:
 
     def _command(self, record: Record, when: float) -> None:
         shape = self._shape(record)
-        weight = _weight(record)
+        weight = self._weight
         shape.weighted += weight
         duration = record.get("duration_micros")
         if type(duration) is int:
