@@ -229,7 +229,6 @@ def generated_log() -> list[Record]:
             had_writable_server=False,
         ),
     ]
-    pressure = {"in_use": 10, "max_pool_size": 10, "oldest_in_use_command": "aggregate"}
     records += [
         event(
             30,
@@ -254,9 +253,11 @@ def generated_log() -> list[Record]:
             **server("db2:27017"),
             duration_micros=1_000_000,
             reason="timeout",
-            **pressure,
+            in_use=10,
+            max_pool_size=10,
             waiting=7,
             oldest_in_use_micros=5_000_000,
+            oldest_in_use_command="aggregate",
         ),
         event(
             32,
@@ -266,9 +267,11 @@ def generated_log() -> list[Record]:
             **server("db2:27017"),
             duration_micros=1_000_000,
             reason="timeout",
-            **pressure,
+            in_use=10,
+            max_pool_size=10,
             waiting=12,
             oldest_in_use_micros=6_200_000,
+            oldest_in_use_command="aggregate",
         ),
         # The older client loses its standalone at 30 s for 1.25 s (no incident records).
         event(
