@@ -25,7 +25,6 @@ Record = dict[str, Any]
 _ECS_PAIRS: Final[dict[tuple[str, str], str]] = {
     ("event", "reason"): "reason",
     ("db", "namespace"): "database_name",
-    ("db", "query"): "command",
     ("server", "address"): "server_host",
     ("server", "port"): "server_port",
     ("error", "message"): "error",
@@ -118,10 +117,13 @@ def flatten_ecs(doc: dict[str, Any]) -> Record:
         The flat record: ``timestamp``, ``level``, ``event`` and the record's fields under
         their ``docs/events.md`` names. Application keys and ``labels`` are left out.
     """
+    # The event name is event.action; message may be a sentence for people instead.
+    event = doc.get("event")
+    action = event.get("action") if type(event) is dict else None
     flat: Record = {
         "timestamp": doc.get("@timestamp"),
         "level": doc.get("log.level"),
-        "event": doc.get("message"),
+        "event": action if type(action) is str else doc.get("message"),
     }
     for top, value in doc.items():
         if top in _ECS_SKIP:
@@ -142,8 +144,6 @@ def _flatten_object(flat: Record, top: str, value: dict[str, Any]) -> None:
         duration = value.get("duration")
         if type(duration) is int:
             flat["duration_micros"] = round(duration / 1000)
-        if "action" in value and not flat.get("event"):
-            flat["event"] = value["action"]
     elif top == "error" and "code" in value:
         code = value["code"]
         flat["error_code"] = int(code) if type(code) is str and code.lstrip("-").isdigit() else code
