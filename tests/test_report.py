@@ -792,7 +792,7 @@ No writable server:
 from                         to                           length ms  primary                 source
 2026-11-25T08:00:20.100000Z  2026-11-25T08:00:22.500000Z    2,400.0  db1:27017 -> db2:27017  incident
 2026-11-25T08:00:30.000000Z  2026-11-25T08:00:31.250000Z    1,250.0  - -> -                  description_changed
-total 3,650.0 ms in 2 window(s); longest 2,400.0 ms
+2 window(s), longest 2,400.0 ms; in all 3,650.0 ms (overlaps counted once)
 
 == Pool pressure per server ==
 server     check-out failed  reasons    slow check-outs  max wait ms  max in use/size  max waiting  oldest held ms  held by              cleared  closed by error

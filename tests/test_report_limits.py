@@ -150,7 +150,7 @@ def test_a_fallback_window_still_open_at_the_end_has_no_end(tmp_path: Path) -> N
     ]
     _, out, _ = run([str(tmp_path / "o.jsonl")])
     assert "(still none at the end)" in out
-    assert "total 0.0 ms in 1 window(s); longest - ms" in out
+    assert "1 window(s), longest - ms; in all 0.0 ms (overlaps counted once)" in out
 
 
 def test_a_restored_record_alone_without_unavailable_micros_makes_no_window(
@@ -292,3 +292,32 @@ def test_python_dash_m_mongo_structlog_report_runs_main(
         runpy.run_module("mongo_structlog.report", run_name="__main__")
     assert exit_.value.code == 0
     assert out.getvalue().splitlines()[-1] == ("note: more than 1 shapes; the rest are in (other)")
+
+
+def test_windows_of_several_clients_that_overlap_count_once_in_the_total(tmp_path: Path) -> None:
+    # Three application processes saw the same failover; a fourth client a later blip.
+    records = []
+    for topology, (lost, restored) in {
+        "t1": (10, 12),
+        "t2": (10.5, 12.5),
+        "t3": (11, 11.5),
+    }.items():
+        records.append(event(lost, "mongodb.topology.writable_server_lost", topology_id=topology))
+        records.append(
+            event(
+                restored,
+                "mongodb.topology.writable_server_restored",
+                topology_id=topology,
+                unavailable_micros=round((restored - lost) * 1_000_000),
+            )
+        )
+    records += [
+        event(20, "mongodb.topology.writable_server_lost", topology_id="t4"),
+        event(20.25, "mongodb.topology.writable_server_restored", topology_id="t4"),
+    ]
+    doc = report_json(str(write_log(tmp_path / "w.jsonl", records)))
+    lengths = [w["length_micros"] for w in doc["failover"]["windows"]]
+    assert lengths == [2_000_000, 2_000_000, 500_000, 250_000]
+    # 10 s to 12.5 s, then 20 s to 20.25 s.
+    assert doc["failover"]["total_unavailable_micros"] == 2_750_000
+    assert doc["failover"]["longest_unavailable_micros"] == 2_000_000

@@ -155,6 +155,26 @@ def _max(current: int | None, value: Any) -> int | None:
     return value if current is None or value > current else current
 
 
+def _union_micros(windows: list[dict[str, Any]]) -> int:
+    """How long at least one client had no writable server: overlapping windows count once.
+
+    A window is taken as its ``length_micros`` ending at its ``end`` (for incident windows
+    that length is the driver's own measure, which the two timestamps may not match).
+    """
+    spans = sorted(
+        (w["end"] * 1_000_000 - w["length_micros"], w["end"] * 1_000_000)
+        for w in windows
+        if w["length_micros"] is not None
+    )
+    total = 0.0
+    reach = -math.inf
+    for start, end in spans:
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return round(total)
+
+
 class Summary:
     """Accumulates records into the report's figures.
 
@@ -690,11 +710,12 @@ class Summary:
         ]
 
     def _failover(self) -> dict[str, Any]:
-        windows = [dict(w, start=iso(w["start"]), end=iso(w["end"])) for w in self.windows()]
+        found = self.windows()
+        windows = [dict(w, start=iso(w["start"]), end=iso(w["end"])) for w in found]
         closed = [w["length_micros"] for w in windows if w["length_micros"] is not None]
         return {
             "windows": windows,
-            "total_unavailable_micros": sum(closed),
+            "total_unavailable_micros": _union_micros(found),
             "longest_unavailable_micros": max(closed, default=None),
             "timeline": [dict(e, timestamp=iso(e["timestamp"])) for e in self.timeline()],
         }

@@ -154,8 +154,8 @@ def _failover(doc: dict[str, Any]) -> list[str]:
     else:
         lines.append("(none)")
     lines.append(
-        f"total {_ms(failover['total_unavailable_micros'])} ms in {len(windows)} window(s); "
-        f"longest {_ms(failover['longest_unavailable_micros'])} ms"
+        f"{len(windows)} window(s), longest {_ms(failover['longest_unavailable_micros'])} ms; "
+        f"in all {_ms(failover['total_unavailable_micros'])} ms (overlaps counted once)"
     )
     return lines
 
