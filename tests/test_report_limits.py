@@ -321,3 +321,15 @@ def test_windows_of_several_clients_that_overlap_count_once_in_the_total(tmp_pat
     # 10 s to 12.5 s, then 20 s to 20.25 s.
     assert doc["failover"]["total_unavailable_micros"] == 2_750_000
     assert doc["failover"]["longest_unavailable_micros"] == 2_000_000
+
+
+def test_a_page_that_cannot_be_written_exits_1_naming_it(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    log = write_log(tmp_path / "p.jsonl", [command(1, "a" * 16, "find", "c", 5)])
+    page = tmp_path / "missing" / "report.html"
+    status, out, err = run(["--html", str(page), str(log)])
+    assert (status, err) == (
+        1,
+        f"mongo-structlog report: cannot write {page}: No such file or directory\n",
+    )
+    assert out.startswith("mongo-structlog report: 1 records")

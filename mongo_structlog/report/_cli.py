@@ -1,7 +1,8 @@
 """``mongo-structlog report FILE...``: the command line around the summary.
 
-Exit status: 0 when the report was written; 1 when an input cannot be read; 2 for a bad
-option (an unreadable ``--since``, say) or ``--html`` without the ``report`` extra.
+Exit status: 0 when the report was written; 1 when an input cannot be read or the
+``--html`` page cannot be written; 2 for a bad option (an unreadable ``--since``, say)
+or ``--html`` without the ``report`` extra.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         argv: The arguments after ``report``; ``sys.argv[1:]`` when omitted.
 
     Returns:
-        The exit status: 0, 1 (an input cannot be read) or 2 (bad usage).
+        The exit status: 0, 1 (an input cannot be read, the page cannot be written) or 2
+        (bad usage).
     """
     try:
         args = _parser().parse_args(argv)
@@ -107,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.html is not None:
         from ._html import write_html  # noqa: PLC0415  # imports matplotlib
 
-        write_html(args.html, doc, summary)
+        try:
+            write_html(args.html, doc, summary)
+        except OSError as exc:
+            print(f"{_PROG}: cannot write {args.html}: {exc.strerror}", file=sys.stderr)
+            return 1
     return 0
 
 
