@@ -149,7 +149,8 @@ def _lines(streams: list[BinaryIO]) -> Iterator[bytes]:
 def _read_all(summary: Summary, streams: list[BinaryIO]) -> None:
     add = summary.add
     for line in _lines(streams):
-        if not line.strip():
+        # Only a short line can be blank: no copy of every line just to check.
+        if len(line) < 8 and not line.strip():
             continue
         summary.lines += 1
         parsed = parse_line(line)

@@ -195,6 +195,7 @@ class Summary:
         """Start with nothing counted."""
         self.since = since
         self.until = until
+        self._windowed = since is not None or until is not None
         self.limits = limits or Limits()
         self.series = series
         self.lines = 0
@@ -246,8 +247,9 @@ class Summary:
             when: Its time, epoch seconds.
             ecs: Whether the line was ECS.
         """
-        if (self.since is not None and when < self.since) or (
-            self.until is not None and when > self.until
+        if self._windowed and (
+            (self.since is not None and when < self.since)
+            or (self.until is not None and when > self.until)
         ):
             self.outside += 1
             return
