@@ -187,9 +187,9 @@ class _Documents:
             self.pos = i
             return
         char = text[i]
-        if char in "}]":
+        if char == self.stack[-1][0]:
             self.close(i)
-        elif char == ",":
+        elif char in ",}]":  # a closer that does not match is read as a separator
             self.pos = i + 1
         elif self.stack[-1][0] == "]":
             self.value(i, redacted=False)

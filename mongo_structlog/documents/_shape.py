@@ -465,10 +465,10 @@ def collection(name: str, command: Mapping[str, Any]) -> str | None:
     """The collection a command targets, as ``documents.collection_of`` says; name lower case."""
     if name == "getmore":
         value = command.get("collection")
-    else:
-        value = next(iter(command.values()), None)
-        if name == "explain" and isinstance(value, Mapping):
-            return collection(str(next(iter(value), "")).lower(), value)
+        return value if type(value) is str else None
+    value = next(iter(command.values()), None)
+    if name == "explain" and isinstance(value, Mapping):
+        return collection(str(next(iter(value), "")).lower(), value)
     return value if type(value) is str and name in COLLECTION_COMMANDS else None
 
 
