@@ -2,7 +2,7 @@
 
 Real PyMongo event objects (``tests/factory.py``) are fed to the listeners
 ``mongo_structlog.listeners()`` returns, for each documents mode (``shape``, ``full``,
-``none``) × format (``json``, ``ecs``, ``console``) × output (``stdout``, a file, ``stdlib``
+``none``) x format (``json``, ``ecs``, ``console``) x output (``stdout``, a file, ``stdlib``
 with a handler, a file behind a queue), with values bound with ``structlog.contextvars``.
 On every line written:
 
@@ -11,7 +11,7 @@ On every line written:
 * the line stays within the bound ``docs/redaction.md`` states: every string of a JSON
   record (keys of bound values included) is at most ``max_document_length`` + 3 characters
   (``"[REDACTED]"`` aside), and a console line at most
-  ``FIELDS × 10 × (max_document_length + 3) + 2048`` characters.
+  ``FIELDS x 10 x (max_document_length + 3) + 2048`` characters.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class Output:
 
 @contextlib.contextmanager
 def outputs() -> Iterator[list[Output]]:
-    """Every mode × format × output, the stdlib ones writing through one JSON handler each."""
+    """Every mode x format x output, the stdlib ones writing through one JSON handler each."""
     logger = logging.getLogger(mongo_structlog.STDLIB_LOGGER_NAME)
     saved = (logger.level, list(logger.handlers), logger.propagate)
     with tempfile.TemporaryDirectory() as directory:
