@@ -140,3 +140,27 @@ def test_names_are_written_as_they_are_and_cut() -> None:
     assert renderer.name("a_password") == "a_pas..."
     assert renderer.collection("find", {"find": "customers"}) == "custo..."
     assert renderer.collection("usersInfo", {"usersInfo": "alice"}) is None
+
+
+def test_a_not_primary_error_with_the_servers_whole_reply_loses_its_signature() -> None:
+    # What server.description_changed's ``error`` and a heartbeat's ``error`` hold: PyMongo's
+    # exception, whose text carries the server's whole reply, $clusterTime.signature included.
+    from bson import Int64, Timestamp
+    from pymongo.errors import NotPrimaryError
+
+    reply = {
+        "ok": 0.0,
+        "errmsg": "not primary",
+        "code": 10107,
+        "$clusterTime": {
+            "clusterTime": Timestamp(1764057600, 1),
+            "signature": {"hash": b"\x8a\x17secret-hash", "keyId": Int64(7303001)},
+        },
+    }
+    error = NotPrimaryError("not primary", reply)
+    for renderer in (FULL, SHAPE):
+        text = renderer.text(error)
+        assert text.startswith("not primary")
+        assert "'signature': [REDACTED]" in text
+        assert "secret-hash" not in text
+        assert "7303001" not in text
