@@ -164,3 +164,17 @@ def test_a_not_primary_error_with_the_servers_whole_reply_loses_its_signature() 
         assert "'signature': [REDACTED]" in text
         assert "secret-hash" not in text
         assert "7303001" not in text
+
+
+def test_a_document_quoted_inside_a_string_loses_a_redacted_value_as_a_whole() -> None:
+    message = "{'note': 'password: {a: [1, {b: 2}]} then', 'n': 1}"
+    assert FULL.text(message) == "{'note': 'password: [REDACTED] then', 'n': 1}"
+    assert FULL.text("token: {a: [1, 2") == "token: [REDACTED]"
+
+
+def test_error_prose_nested_deeper_than_any_real_reply_is_redacted_below() -> None:
+    nested: dict[str, object] = {"errmsg": "x"}
+    for _ in range(20):
+        nested = {"details": nested}
+    text = FULL.reply("insert", {"ok": 0, "errInfo": nested}, False)
+    assert '"[REDACTED]"' in text
