@@ -71,6 +71,8 @@ def test_a_name_is_redacted_when_it_or_a_dotted_part_matches(name: str, redacted
             "{ first_name: [REDACTED], last_name: [REDACTED] }",
         ),
         ("first_name=Ann", "first_name=[REDACTED]"),
+        # An HTTP-style credential, scheme and all.
+        ("header Authorization: Bearer eyJhbGci.x.y sent", "header Authorization: [REDACTED] sent"),
         # A URI's password.
         (
             "cannot reach mongodb://bob:s3cret@db1:27017/app",

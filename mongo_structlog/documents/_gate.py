@@ -268,6 +268,8 @@ _PAIR_VALUE = re.compile(
     r"|[^\s,;&)}\]]+"
 )
 _URI_PASSWORD = re.compile(r"[^@\s/]*")
+_AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "negotiate", "token", "aws4-hmac-sha256"})
+_SCHEME_CREDENTIALS = re.compile(r"[ \t]+[^\s,;]+")
 _BRACKETS = re.compile(r"[{}\[\]]")
 
 
@@ -290,6 +292,9 @@ def _pairs(text: str, keys: KeyTable) -> str:
         else:
             matched = value(text, pos)
             end = pos if matched is None else matched.end()
+            if text[pos:end].lower() in _AUTH_SCHEMES:  # "Authorization: Bearer <token>"
+                after = _SCHEME_CREDENTIALS.match(text, end)
+                end = end if after is None else after.end()
         if end > pos:
             spans.append((pos, end, REDACTED))
             pos = end
