@@ -1209,11 +1209,10 @@ def test_a_bound_value_keeps_its_type_with_long_strings_cut() -> None:
     assert renderer.context_value("note", "abcdefgh") == "abcde..."
     for value in (None, True, 42, 2**70, 1.5, oid, b"\x01"):
         assert renderer.context_value("v", value) is value
-    # Keys longer than the limit are cut too: they are the application's strings.
     assert renderer.context_value("user", {"id": 7, "name": "Adalovelace", "api_key": "k"}) == {
         "id": 7,
         "name": "Adalo...",
-        "api_k...": REDACTED,
+        "api_key": REDACTED,
     }
     assert renderer.context_value("ids", ("abcdefgh", 2, {"token": "t"})) == [
         "abcde...",

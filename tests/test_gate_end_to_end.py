@@ -8,8 +8,8 @@ On every line written:
 
 * no canary secret (a value under a name on the redaction list) appears;
 * in ``shape`` and ``none`` mode no canary literal appears;
-* the line stays within the bound ``docs/redaction.md`` states: every string of a JSON
-  record (keys of bound values included) is at most ``max_document_length`` + 3 characters
+* the line stays within the bound ``docs/redaction.md`` states: every string value of a
+  JSON record is at most ``max_document_length`` + 3 characters
   (``"[REDACTED]"`` aside), and a console line at most
   ``FIELDS x 10 x (max_document_length + 3) + 2048`` characters.
 """

@@ -149,11 +149,11 @@ def bound_values(draw: st.DrawFn) -> tuple[str, Any]:
 
 
 def strings_in(value: Any) -> list[str]:
-    """Every string in a value (keys and members of containers included)."""
+    """Every string value in a value (members of containers included, not their keys)."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*strings_in(k), *strings_in(v))]
+        return [s for v in value.values() for s in strings_in(v)]
     if isinstance(value, (list, tuple)):
         return [s for item in value for s in strings_in(item)]
     return []

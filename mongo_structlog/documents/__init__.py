@@ -301,7 +301,7 @@ class DocumentRenderer:
             ``auth_token`` is a secret like any other). Otherwise the value, its type kept:
             a string through the text gate (values under redacted names replaced, as
             :meth:`text` does in mode ``full``) and cut to ``max_length`` characters (plus
-            ``...``); in a dict (its string keys cut too), list, tuple
+            ``...``); in a dict (its keys, names your code chose, kept), list, tuple
             or set (a copy: lists for the last three) the same rules member by member, the
             first 100 items of each, 8 levels deep. Other values are left to the output,
             which writes what JSON cannot hold as text.
@@ -325,7 +325,7 @@ class DocumentRenderer:
                 return placeholder(value)
             keys = self._keys
             return {
-                self._key(key): REDACTED if keys[key][0] else self._bound(item, depth + 1)
+                key: REDACTED if keys[key][0] else self._bound(item, depth + 1)
                 for key, item in itertools.islice(value.items(), _BOUND_ITEMS)
             }
         if isinstance(value, (list, tuple, set, frozenset)):
@@ -333,9 +333,6 @@ class DocumentRenderer:
                 return placeholder(value)
             return [self._bound(item, depth + 1) for item in itertools.islice(value, _BOUND_ITEMS)]
         return value
-
-    def _key(self, key: Any) -> Any:
-        return self.name(key) if type(key) is str and len(key) > self._max_length else key
 
     def _cut(self, text: str) -> str:
         limit = self._max_length
