@@ -200,3 +200,25 @@ def test_long_collection_and_database_names_are_cut_on_every_line() -> None:
         assert lines
         for line in lines:
             check_line(output, line)
+
+
+@pytest.mark.xfail(
+    reason="needs server.description_changed's error to pass DocumentRenderer.text() "
+    "(events.server_changed_fields, core's module)",
+    strict=False,
+)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_server_description_error_loses_the_cluster_time_signature(mode: str) -> None:
+    from pymongo.errors import NotPrimaryError
+
+    reply = {"ok": 0, "errmsg": "not primary", "$clusterTime": {"signature": {"hash": SECRET}}}
+    unknown = f.server_description(error=NotPrimaryError("not primary", reply))
+    with outputs() as made:
+        output = next(o for o in made if (o.mode, o.output, o.format) == (mode, "file", "json"))
+        output.listeners[1].description_changed(
+            f.server_changed(f.server_description(reply=f.hello()), unknown)
+        )
+        lines = output.lines()
+        assert lines
+        for line in lines:
+            check_line(output, line)
