@@ -1,7 +1,9 @@
-"""Cost per command of rendering command and reply documents, next to deepcopy + json_util.
+"""Cost per command of rendering command and reply documents, next to deepcopy + json_util;
+and the cost of the text gate on messages of 1 to 64 KiB, to show it grows linearly.
 
-Run it as ``python benchmarks/bench_documents.py``; it prints a Markdown table. A top-level
-runner can call :func:`run` instead and get the rows.
+Run it as ``python benchmarks/bench_documents.py [--redaction-only]``; it prints Markdown
+tables. A top-level runner can call :func:`run` instead and get the rows of the first;
+:func:`redaction_rows` gives those of the second.
 
 The commands are built the way PyMongo 4 builds them (plain dicts, with the session, cluster
 time and ``$db`` the driver adds), and each renderer is warm: its caches of field names and
@@ -10,10 +12,12 @@ fingerprints are filled, as they are in a running application.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import datetime
 import statistics
 import sys
+import time
 import timeit
 import uuid
 from collections.abc import Callable
@@ -176,7 +180,93 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# -- the text gate on long messages ------------------------------------------------------------
+
+#: One unit of each quoting style a server or driver message uses; repeated to the length.
+MESSAGE_UNITS: dict[str, str] = {
+    "shell": 'dup key: { api_key: "sk_live_0123", email: "a@b.c", n: 12 } ',
+    "json": '{"pwd": "hunter2", "tags": ["a", "b"], "n": 1} ',
+    "python repr": "{'errmsg': 'dup key: { token: \"x\" }', 'code': 11000} ",
+    "key=value": "login failed password=hunter2; user=bob at host ",
+    "prose": "the quick brown fox jumps over the lazy dog again and again ",
+    "deep nesting": "{ a: [ ",
+}
+SIZES_KIB = (1, 2, 4, 8, 16, 32, 64)
+
+
+def _message(unit: str, kib: int) -> str:
+    size = kib * 1024
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def _best_cpu_us(call: Callable[[], object], repeat: int) -> float:
+    # CPU time, best of a few: the machine is shared, and the best run is the least disturbed.
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        call()
+        best = min(best, time.process_time() - start)
+    return best * 1e6
+
+
+def redaction_rows(repeat: int = 5) -> list[dict[str, Any]]:
+    """Time ``DocumentRenderer.text`` on messages of 1 to 64 KiB in each quoting style.
+
+    The renderer's ``max_length`` is 1 MiB, so the whole message is scanned (with the
+    default of 1000, a message is cut before it is scanned and every size costs the same).
+
+    Args:
+        repeat: Runs per message; the best is kept.
+
+    Returns:
+        One row per (style, size): ``style``, ``kib``, ``us`` and ``us_per_kib``.
+    """
+    from mongo_structlog.documents import DocumentRenderer
+
+    rows: list[dict[str, Any]] = []
+    for mode in ("shape", "full"):
+        renderer = DocumentRenderer(mode, max_length=1 << 20)
+        for style, unit in MESSAGE_UNITS.items():
+            for kib in SIZES_KIB:
+                message = _message(unit, kib)
+                cost = _best_cpu_us(partial(renderer.text, message), repeat)
+                rows.append(
+                    {"mode": mode, "style": style, "kib": kib, "us": cost, "us_per_kib": cost / kib}
+                )
+    return rows
+
+
+def redaction_table(rows: list[dict[str, Any]]) -> str:
+    """Format rows from :func:`redaction_rows`: µs per KiB by size, one line per style.
+
+    Args:
+        rows: What :func:`redaction_rows` returned.
+
+    Returns:
+        A Markdown table; a flat line means linear time.
+    """
+    sizes = sorted({row["kib"] for row in rows})
+    lines = [
+        "| mode | style | " + " | ".join(f"{kib} KiB" for kib in sizes) + " | 64 KiB total ms |",
+        "|---|---|" + "---:|" * (len(sizes) + 1),
+    ]
+    keys = dict.fromkeys((row["mode"], row["style"]) for row in rows)
+    for mode, style in keys:
+        mine = {row["kib"]: row for row in rows if (row["mode"], row["style"]) == (mode, style)}
+        cells = [f"{mine[kib]['us_per_kib']:.0f}" for kib in sizes]
+        total = mine[sizes[-1]]["us"] / 1000
+        lines.append(f"| {mode} | {style} | {' | '.join(cells)} | {total:.1f} |")
+    return "µs per KiB of message (CPU time, best of 5):\n\n" + "\n".join(lines)
+
+
 if __name__ == "__main__":
     # Run from a checkout without installing: the package sits next to this directory.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    print(table(run()))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--redaction-only", action="store_true", help="only the text gate on 1 to 64 KiB messages"
+    )
+    if not parser.parse_args().redaction_only:
+        print(table(run()))
+        print()
+    print(redaction_table(redaction_rows()))

@@ -96,6 +96,11 @@ def test_the_sensitive_commands_are_the_drivers_list() -> None:
         ("ismaster", {"ismaster": 1, "speculativeAuthenticate": {}}, True),
         ("hello", {"hello": 1}, False),
         ("hello", None, False),
+        # PyMongo publishes a speculative hello's command as {}: a real hello is never empty.
+        ("hello", {}, True),
+        ("isMaster", {}, True),
+        ("HELLO", {}, True),
+        ("ping", {}, False),
         ("find", {"find": "users", "speculativeAuthenticate": 1}, False),
         ("ping", {"ping": 1}, False),
     ],
@@ -155,6 +160,27 @@ def test_sensitive_commands_log_no_text_in_mode_none() -> None:
         ("ping", {"ping": 1}, None),
         ("dropUser", {"dropUser": "alice"}, None),
         ("createUser", {"createUser": "alice"}, None),
+        ("count", {"count": "users"}, "users"),
+        ("distinct", {"distinct": "users", "key": "a"}, "users"),
+        ("update", {"update": "users", "updates": []}, "users"),
+        ("delete", {"delete": "users", "deletes": []}, "users"),
+        ("create", {"create": "logs"}, "logs"),
+        ("drop", {"drop": "logs"}, "logs"),
+        ("listIndexes", {"listIndexes": "users"}, "users"),
+        ("dropIndexes", {"dropIndexes": "users", "index": "*"}, "users"),
+        ("collMod", {"collMod": "users"}, "users"),
+        ("killCursors", {"killCursors": "users", "cursors": [Int64(1)]}, "users"),
+        ("mapReduce", {"mapReduce": "users"}, "users"),
+        ("validate", {"validate": "users"}, "users"),
+        ("renameCollection", {"renameCollection": "app.a", "to": "app.b"}, "app.a"),
+        # A first value that is not a collection is never one, whatever its type.
+        ("usersInfo", {"usersInfo": "alice"}, None),
+        ("rolesInfo", {"rolesInfo": "admin"}, None),
+        ("setClusterParameter", {"setClusterParameter": {"p": "v"}}, None),
+        ("logApplicationMessage", {"logApplicationMessage": "card 4111"}, None),
+        ("getParameter", {"getParameter": "secret-name"}, None),
+        ("filemd5", {"filemd5": "file-id", "root": "fs"}, None),
+        ("explain", {"explain": {"usersInfo": "alice"}}, None),
         ("find", {}, None),
         ("find", Exploding(), None),
     ],
@@ -535,6 +561,40 @@ def test_shape_keeps_the_commands_own_first_value(
     name: str, command: dict[str, Any], text: str
 ) -> None:
     assert SHAPE.command(name, command)[0] == text
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "text"),
+    [
+        ("usersInfo", {"usersInfo": "alice"}, '{"usersInfo":"?"}'),
+        ("logApplicationMessage", {"logApplicationMessage": "x"}, '{"logApplicationMessage":"?"}'),
+        (
+            "setClusterParameter",
+            {"setClusterParameter": {"find": "x", "p": "v"}},
+            '{"setClusterParameter":{"find":"?","p":"?"}}',
+        ),
+        ("explain", {"explain": {"usersInfo": "alice"}}, '{"explain":{"usersInfo":"?"}}'),
+    ],
+)
+def test_shape_writes_a_first_value_only_when_the_catalogue_says_it_is_a_collection(
+    name: str, command: dict[str, Any], text: str
+) -> None:
+    assert SHAPE.command(name, command)[0] == text
+    assert collection_of(name, command) is None
+
+
+def test_command_shape_cannot_confirm_a_first_value_that_shape_hides() -> None:
+    for name in ("usersInfo", "logApplicationMessage", "getParameter"):
+        one = SHAPE.command(name, {name: "alice"})[1]
+        assert one == SHAPE.command(name, {name: "bob"})[1] == NONE.command(name, {name: "x"})[1]
+    assert SHAPE.command("find", {"find": "a"})[1] != SHAPE.command("find", {"find": "b"})[1]
+
+
+def test_the_collection_field_is_the_catalogues_collection_cut() -> None:
+    renderer = DocumentRenderer("none", max_length=4)
+    assert renderer.collection("find", {"find": "customers"}) == "cust..."
+    assert renderer.collection("getMore", {"getMore": Int64(1), "collection": "abc"}) == "abc"
+    assert renderer.collection("usersInfo", {"usersInfo": "alice"}) is None
 
 
 @settings(max_examples=60, deadline=None)
@@ -979,6 +1039,50 @@ def test_error_messages_are_scrubbed_by_mode(message: str, shape: str, full: str
     assert SHAPE.error_message(message) == shape
     assert NONE.error_message(message) == shape
     assert FULL.error_message(message) == full
+
+
+def test_full_mode_replies_pass_their_error_prose_through_the_gate() -> None:
+    reply = {
+        "ok": 1,
+        "n": 0,
+        "writeErrors": [
+            {
+                "index": 0,
+                "code": 11000,
+                "errmsg": 'E11000 duplicate key error dup key: { api_key: "sk_live_1" }',
+                "keyValue": {"api_key": "sk_live_1"},
+            },
+            {
+                "index": 1,
+                "code": 121,
+                "errmsg": "Document failed validation",
+                "errInfo": {
+                    "details": {
+                        "operatorName": "$jsonSchema",
+                        "schemaRulesNotSatisfied": [
+                            {
+                                "operatorName": "properties",
+                                "propertiesNotSatisfied": [
+                                    {
+                                        "propertyName": "password",
+                                        "details": [{"consideredValue": "hunter2"}],
+                                    },
+                                    {"propertyName": "age", "details": [{"consideredValue": -1}]},
+                                ],
+                            }
+                        ],
+                    }
+                },
+            },
+        ],
+    }
+    text = FULL.reply("insert", reply, False)
+    assert "sk_live_1" not in text
+    assert "hunter2" not in text
+    assert '"errmsg":"E11000 duplicate key error dup key: { api_key: [REDACTED] }"' in text
+    assert '{"propertyName":"password","details":"[REDACTED]"}' in text
+    assert '{"propertyName":"age","details":[{"consideredValue":-1}]}' in text
+    assert reply["writeErrors"][0]["errmsg"].endswith('"sk_live_1" }')  # never changed
 
 
 def test_error_messages_are_cut() -> None:

@@ -37,10 +37,10 @@ from bson.timestamp import Timestamp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mongo_structlog._extjson import MAX_DEPTH, KeyInfo, encode, json_string
-from mongo_structlog._fastjson import render as fast_render
-from mongo_structlog._scrub import KeyTable
 from mongo_structlog.documents import DEFAULT_REDACT_KEYS
+from mongo_structlog.documents._extjson import MAX_DEPTH, KeyInfo, encode, json_string
+from mongo_structlog.documents._extjson import render as fast_render
+from mongo_structlog.documents._gate import KeyTable
 
 # json_util refuses native UUIDs under its defaults; a client configured with
 # uuidRepresentation=standard sends them as Binary subtype 4, which is what we log.

@@ -144,3 +144,42 @@ def test_a_hello_without_speculative_authenticate_is_logged_as_usual(
     (succeeded,) = named(read_records(log_path), "mongodb.command.succeeded")
     assert succeeded["command"] == '{"hello":1,"$db":"admin"}'
     assert '"isWritablePrimary":true' in succeeded["reply"]
+
+
+@pytest.mark.parametrize("name", ["hello", "isMaster", "HELLO"])
+def test_a_failed_hello_with_speculative_authenticate_keeps_only_code_code_name_and_labels(
+    name: str, server: MockupDB, make_client: MakeClient, log_path: Path
+) -> None:
+    # PyMongo publishes such a hello's command as {}; its failure document is the server's.
+    def handle(request: Any) -> bool:
+        if request.command_name != name:
+            return False
+        return bool(
+            request.command_err(
+                code=18,
+                errmsg=f"Authentication failed for payload {SECRET}",
+                codeName="AuthenticationFailed",
+            )
+        )
+
+    server.autoresponds(handle)
+    client = client_for(make_client, server, log_path)
+    speculative = {"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": SECRET}
+    with pytest.raises(OperationFailure):
+        client.admin.command(name, 1, speculativeAuthenticate=speculative)
+    (failed,) = named(read_records(log_path), "mongodb.command.failed")
+    assert without_volatile(failed, "command_shape", "connection_id") == {
+        "level": "warning",
+        "event": "mongodb.command.failed",
+        "command_name": name,
+        "database_name": "admin",
+        "server_address": f"localhost:{server.port}",
+        "server_host": "localhost",
+        "server_port": server.port,
+        "command": "{}",
+        "error_type": "OperationFailure",
+        "error_code": 18,
+        "error_code_name": "AuthenticationFailed",
+        "slow": False,
+    }
+    assert SECRET not in log_path.read_text(encoding="utf-8")

@@ -1,12 +1,19 @@
-"""Command and reply documents made safe to log: the public face of redaction and shapes.
+"""The one gate: documents, names and foreign text made safe to log.
 
-PyMongo hands listeners its live documents, so nothing here writes to them: every function
-reads its input and writes text. :class:`DocumentRenderer` is what the listeners call;
-:class:`RedactDocuments` is the same thing as a structlog processor for your own chains.
-The work is done by three private modules, one concern each: ``_shape`` (shapes and their
-fingerprint), ``_extjson`` (relaxed Extended JSON) and ``_scrub`` (which field names are
-redacted; error messages and replies reduced to what is safe to log).
-``docs/redaction.md`` describes the rules from the user's side.
+Every string a record carries that comes from the server or the application passes through
+a :class:`DocumentRenderer`: commands and replies (:meth:`~DocumentRenderer.command`,
+:meth:`~DocumentRenderer.reply`), server, driver and exception texts
+(:meth:`~DocumentRenderer.text`), database and collection names
+(:meth:`~DocumentRenderer.name`, :meth:`~DocumentRenderer.collection`) and values bound with
+``structlog.contextvars`` (:meth:`~DocumentRenderer.context_value`). PyMongo hands listeners
+its live documents, so nothing here writes to them: every method reads and writes text.
+:class:`RedactDocuments` is the same gate as a structlog processor for your own chains.
+
+The work is done by three private modules, one concern each: ``_gate`` (which field names
+are secret; redaction of free text in every quoting style), ``_shape`` (shapes, the
+catalogue of commands that name a collection, the fingerprint, reply summaries) and
+``_extjson`` (relaxed Extended JSON). ``docs/redaction.md`` describes the rules from the
+user's side.
 """
 
 from __future__ import annotations
@@ -15,12 +22,12 @@ import itertools
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
-from ._extjson import placeholder
-from ._fastjson import render
-from ._scrub import KeyTable, matcher, scrub, summary
-from ._shape import Shaper, collection, digest
+from ._extjson import placeholder, render
+from ._gate import KeyTable, matcher, redact_error_parts, redact_text
+from ._shape import COLLECTION_COMMANDS, Shaper, collection, digest, summary
 
 __all__ = [
+    "COLLECTION_COMMANDS",
     "DEFAULT_REDACT_KEYS",
     "MODES",
     "REDACTED",
@@ -71,13 +78,16 @@ def is_sensitive(command_name: str, command: Mapping[str, Any] | None) -> bool:
 
     Returns:
         True for :data:`SENSITIVE_COMMANDS`, and for ``hello``/``isMaster`` carrying
-        ``speculativeAuthenticate``.
+        ``speculativeAuthenticate`` or empty: PyMongo replaces the command of a hello that
+        carries it by ``{}`` in the event it publishes, and a real hello is never empty.
     """
     try:
         name = command_name.lower()
         if name in SENSITIVE_COMMANDS:
             return True
-        return name in _HELLO and command is not None and "speculativeAuthenticate" in command
+        if name not in _HELLO or command is None:
+            return False
+        return len(command) == 0 or "speculativeAuthenticate" in command
     except Exception:  # a document we cannot even look into is not logged
         return True
 
@@ -90,9 +100,11 @@ def collection_of(command_name: str, command: Mapping[str, Any]) -> str | None:
         command: The command document.
 
     Returns:
-        The string value of the command's first key (``find``, ``insert``, ``aggregate``...),
-        ``collection`` for ``getMore``, the explained command's collection for ``explain``;
-        None otherwise (``aggregate: 1``, ``ping``, user and role management).
+        For a command of :data:`COLLECTION_COMMANDS` (``find``, ``insert``, ``aggregate``...)
+        the string value of its first key, ``collection`` for ``getMore``, the explained
+        command's collection for ``explain``; None otherwise (``aggregate: 1``, ``ping``,
+        ``usersInfo: "alice"``, ``logApplicationMessage``...). Written as it is, not cut:
+        :meth:`DocumentRenderer.collection` cuts it.
     """
     try:
         return collection(command_name.lower(), command)
@@ -107,7 +119,7 @@ class DocumentRenderer:
     per-field-name redaction decisions and per-shape fingerprints. No method ever raises.
     """
 
-    __slots__ = ("_keys", "_max_length", "_mode", "_sensitive", "_shaper", "_whole")
+    __slots__ = ("_every", "_keys", "_max_length", "_mode", "_sensitive", "_shaper", "_whole")
 
     def __init__(self, mode: str, redact_keys: Sequence[str] = (), max_length: int = 1000) -> None:
         """Check and keep the settings.
@@ -139,6 +151,7 @@ class DocumentRenderer:
         self._keys = KeyTable(matcher([*DEFAULT_REDACT_KEYS, *filter(None, extra)]))
         self._shaper = Shaper(self._keys, max_length)
         self._whole = mode == "shape"
+        self._every = mode != "full"
         self._sensitive: dict[str, bool] = {}
 
     def command(self, command_name: str, command: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -196,7 +209,8 @@ class DocumentRenderer:
             if known:
                 return "{}"
             if self._mode == "full":
-                return self._cut(render(reply, self._max_length, self._keys))
+                safe = redact_error_parts(reply, self._keys)
+                return self._cut(render(safe, self._max_length, self._keys))
             text = summary(reply)  # ASCII
             return text if len(text) <= self._max_length else self._cut(text)
         except Exception:  # an unreadable reply is logged as such, never raised
@@ -205,33 +219,75 @@ class DocumentRenderer:
             except Exception:  # not even room for that: the stack is all but exhausted
                 return _GAVE_UP
 
-    def error_message(self, message: str) -> str:
-        """Make a server or driver error message safe to log.
+    def text(self, value: object) -> str:
+        """Make foreign free text safe to log: the gate for every error message.
 
         Args:
-            message: The message, which may echo documents (``dup key: { email: "a@b.c" }``).
+            value: A server or driver message, an exception, anything whose ``str`` is
+                text from outside (``E11000 ... dup key: { api_key: "sk_..." }``).
 
         Returns:
-            The message with the values in its ``{ ... }`` documents replaced by ``?`` (modes
-            ``shape`` and ``none``) and those under redacted field names by ``[REDACTED]``
-            (every mode), cut to the maximum length followed by ``...``.
+            The text cut to the maximum length, then with the values quoted under redacted
+            names replaced by ``[REDACTED]`` in each style messages use (shell notation,
+            JSON, Python ``repr``, ``name=value`` and ``name: value``, a URI's password);
+            in modes ``shape`` and ``none`` every other value inside the documents it
+            quotes becomes ``?``. At most ``max_length`` characters plus ``...``; time
+            linear in its length.
         """
         try:
-            text = message if type(message) is str else str(message)
-            # Scrubbing only shortens; a server message is seldom longer than a few kB.
-            limit = self._max_length + 65_536
+            text = value if type(value) is str else str(value)
+            limit = self._max_length
+            # Cut first: what is cut off is never read, so a 16 MB message costs what a
+            # short one does. A value cut in the middle is still recognised and redacted.
             clipped = len(text) > limit
             if clipped:
                 text = text[:limit]
-            if "{" in text:
-                text = scrub(text, self._keys, self._mode != "full")
-            text = self._cut(text)
-            return text + "..." if clipped and len(text) <= self._max_length else text
+            text = self._cut(redact_text(text, self._keys, self._every))
+            return text + "..." if clipped and len(text) <= limit else text
         except Exception:  # an unreadable message is logged as such, never raised
             try:
-                return self._cut(placeholder(message))
+                return self._cut(placeholder(value))
             except Exception:  # not even room for that: the stack is all but exhausted
                 return _GAVE_UP
+
+    def error_message(self, message: object) -> str:
+        """The same as :meth:`text`: kept for the callers that knew it by this name.
+
+        Args:
+            message: The message.
+
+        Returns:
+            What :meth:`text` returns.
+        """
+        return self.text(message)
+
+    def name(self, value: object) -> str:
+        """Make a database or collection name safe to log: written as it is, cut.
+
+        Args:
+            value: The name.
+
+        Returns:
+            The name cut to the maximum length followed by ``...``.
+        """
+        try:
+            text = value if type(value) is str else str(value)
+            return text if len(text) <= self._max_length and text.isascii() else self._cut(text)
+        except Exception:  # an unreadable name is logged as such, never raised
+            return _GAVE_UP
+
+    def collection(self, command_name: str, command: Mapping[str, Any]) -> str | None:
+        """The ``collection`` field: :func:`collection_of`, passed through :meth:`name`.
+
+        Args:
+            command_name: The command's name, in any casing.
+            command: The command document.
+
+        Returns:
+            The collection the command names, cut; None when it names none.
+        """
+        found = collection_of(command_name, command)
+        return None if found is None else self.name(found)
 
     def context_value(self, name: str, value: Any) -> Any:
         """Make a value the application bound with ``structlog.contextvars`` safe to log.
@@ -243,7 +299,9 @@ class DocumentRenderer:
         Returns:
             ``REDACTED`` when the name is one of the redacted field names (a bound
             ``auth_token`` is a secret like any other). Otherwise the value, its type kept:
-            a string cut to ``max_length`` characters (plus ``...``); in a dict, list, tuple
+            a string through the text gate (values under redacted names replaced, as
+            :meth:`text` does in mode ``full``) and cut to ``max_length`` characters (plus
+            ``...``); in a dict (its keys, names your code chose, kept), list, tuple
             or set (a copy: lists for the last three) the same rules member by member, the
             first 100 items of each, 8 levels deep. Other values are left to the output,
             which writes what JSON cannot hold as text.
@@ -255,7 +313,13 @@ class DocumentRenderer:
 
     def _bound(self, value: Any, depth: int) -> Any:
         if isinstance(value, str):
-            return value if len(value) <= self._max_length else self._cut(str(value))
+            text = str(value)
+            limit = self._max_length
+            clipped = len(text) > limit
+            if clipped:
+                text = text[:limit]
+            text = self._cut(redact_text(text, self._keys, False))
+            return text + "..." if clipped and len(text) <= limit else text
         if isinstance(value, Mapping):
             if depth >= _BOUND_DEPTH:
                 return placeholder(value)
