@@ -77,7 +77,11 @@ def is_sensitive(command_name: str, command: Mapping[str, Any] | None) -> bool:
         name = command_name.lower()
         if name in SENSITIVE_COMMANDS:
             return True
-        return name in _HELLO and command is not None and "speculativeAuthenticate" in command
+        # TEMP (gate branch replaces): a hello/isMaster PyMongo already emptied (it
+        # carried speculativeAuthenticate) is sensitive too.
+        return name in _HELLO and command is not None and (
+            "speculativeAuthenticate" in command or not command
+        )
     except Exception:  # a document we cannot even look into is not logged
         return True
 
@@ -232,6 +236,14 @@ class DocumentRenderer:
                 return self._cut(placeholder(message))
             except Exception:  # not even room for that: the stack is all but exhausted
                 return _GAVE_UP
+
+    def text(self, value: str) -> str:
+        """TEMP stand-in (the gate branch replaces it): free text from the server, cut."""
+        return self._cut(value if type(value) is str else str(value))
+
+    def name(self, value: str) -> str:
+        """TEMP stand-in (the gate branch replaces it): a name from the server or app, cut."""
+        return value if len(value) <= self._max_length else self._cut(value)
 
     def context_value(self, name: str, value: Any) -> Any:
         """Make a value the application bound with ``structlog.contextvars`` safe to log.
