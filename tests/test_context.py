@@ -333,7 +333,7 @@ def test_async_tasks_bound_values_appear_on_their_command_records(
     assert {e.rsplit(".", 1)[0] for e in carrying} == {"mongodb.connection"}
 
 
-def test_a_bound_value_never_overrides_a_field_of_the_record(
+def test_a_bound_value_never_overrides_a_field_of_the_record_and_request_id_keeps_its_name(
     server: MockupDB, make_client: MakeClient, log_path: Path
 ) -> None:
     serve_finds(server)
@@ -361,7 +361,7 @@ def test_a_bound_value_never_overrides_a_field_of_the_record(
     started, succeeded = commands_on(records, "orders")
     for record in (started, succeeded):
         assert record["user_id"] == 42
-        assert type(record["request_id"]) is int
+        assert type(record["driver_request_id"]) is int
         assert record["command_name"] == "find"
         assert record["database_name"] == "shop"
         assert record["collection"] == "orders"
@@ -377,7 +377,7 @@ def test_a_bound_value_never_overrides_a_field_of_the_record(
     assert "reply" not in started
     assert "slow" not in started
     for record in (started, succeeded):
-        assert record["app_request_id"] == "req-7f3a"
+        assert record["request_id"] == "req-7f3a"  # not ours: an app's request_id keeps its name
         assert record["app_reply"] == "nope"
         assert record["app_slow"] == "nope"
 

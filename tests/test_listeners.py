@@ -171,9 +171,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "debug",
             "event": "mongodb.command.started",
-            "request_id": 101,
+            "driver_request_id": 101,
             **FIND_FIELDS,
-            "connection_id": 1,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
         },
@@ -185,9 +184,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "info",
             "event": "mongodb.command.succeeded",
-            "request_id": 101,
+            "driver_request_id": 101,
             **FIND_FIELDS,
-            "connection_id": 1,
             "duration_micros": 1500,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -202,9 +200,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "debug",
             "event": "mongodb.command.started",
-            "request_id": 102,
+            "driver_request_id": 102,
             **FIND_FIELDS,
-            "connection_id": 1,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
         },
@@ -216,9 +213,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "warning",
             "event": "mongodb.command.succeeded",
-            "request_id": 102,
+            "driver_request_id": 102,
             **FIND_FIELDS,
-            "connection_id": 1,
             "duration_micros": 250_000,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -233,9 +229,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "debug",
             "event": "mongodb.command.started",
-            "request_id": 103,
+            "driver_request_id": 103,
             **FIND_FIELDS,
-            "connection_id": 1,
             "server_connection_id": 42,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -248,9 +243,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "warning",
             "event": "mongodb.command.failed",
-            "request_id": 103,
+            "driver_request_id": 103,
             **FIND_FIELDS,
-            "connection_id": 1,
             "server_connection_id": 42,
             "duration_micros": 1500,
             "command": FIND_TEXT,
@@ -623,7 +617,7 @@ def test_a_command_gives_started_and_succeeded_records_amid_pool_chatter(
         {"level": "debug", "event": "mongodb.connection.checked_in", **at, "connection_id": 1},
     ]
     started, succeeded = records[4], records[5]
-    assert started["request_id"] == succeeded["request_id"]
+    assert started["driver_request_id"] == succeeded["driver_request_id"]
     assert started["operation_id"] == succeeded["operation_id"]
     for record in (records[2], records[3], succeeded):
         assert type(record["duration_micros"]) is int
@@ -737,7 +731,6 @@ def test_a_server_error_gives_a_failed_record_at_warning(
         "database_name": "shop",
         "collection": "users",
         **address(server),
-        "connection_id": 1,
         "command": '{"find":"users","filter":{"name":"?"},"limit":"?","singleBatch":"?",'
         '"$db":"shop"}',
         "error_type": "OperationFailure",
@@ -766,7 +759,6 @@ def test_a_network_error_fails_the_command_closes_the_connection_and_clears_the_
         "database_name": "admin",
         "collection": "users",
         **at,
-        "connection_id": 1,
         "command": '{"count":"users","$db":"admin"}',
         "error_type": "AutoReconnect",
         "slow": False,
@@ -779,7 +771,6 @@ def test_a_network_error_fails_the_command_closes_the_connection_and_clears_the_
             "level": "warning",
             "event": "mongodb.connection.closed",
             **at,
-            "connection_id": 1,
             "reason": "error",
         }
     ]
@@ -818,7 +809,6 @@ def test_a_stopped_server_fails_its_heartbeat_and_loses_the_writable_server(
             "level": "debug",
             "event": "mongodb.connection.closed",
             **at,
-            "connection_id": 1,
             "reason": "stale",
         }
     ]
@@ -872,7 +862,6 @@ def test_closing_the_client_closes_connections_pool_server_and_topology(
             "level": "debug",
             "event": "mongodb.connection.closed",
             **at,
-            "connection_id": 1,
             "reason": "poolClosed",
         },
         {"level": "info", "event": "mongodb.pool.closed", **at},
@@ -1027,7 +1016,7 @@ def test_concurrent_commands_each_get_their_own_completion(
     started = named(records, "mongodb.command.started")
     succeeded = named(records, "mongodb.command.succeeded")
     assert len(started) == len(succeeded) == 8
-    assert {r["request_id"] for r in started} == {r["request_id"] for r in succeeded}
+    assert {r["driver_request_id"] for r in started} == {r["driver_request_id"] for r in succeeded}
     assert mongo_structlog.stats()["in_flight"] == 0
 
 
