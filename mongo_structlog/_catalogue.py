@@ -34,6 +34,8 @@ __all__ = [
     "format_address",
     "heartbeat_fields",
     "micros",
+    "pool_cleared_fields",
+    "pool_options_fields",
     "server_changed_fields",
     "topology_changed_fields",
 ]
@@ -183,9 +185,9 @@ _POOL_OPTIONS = {
 }
 
 
-def _pool_created_fields(event: Any, renderer: Any = None) -> dict[str, Any]:
+def pool_options_fields(event: Any, renderer: Any = None) -> dict[str, Any]:
     """The pool's size limits and timeouts from ``PoolCreatedEvent.options``, as ints."""
-    fields = connection_fields(event)
+    fields: dict[str, Any] = {}
     options = event.options
     for option, key in _POOL_OPTIONS.items():
         value = options.get(option)
@@ -194,13 +196,23 @@ def _pool_created_fields(event: Any, renderer: Any = None) -> dict[str, Any]:
     return fields
 
 
-def _pool_cleared_fields(event: Any, renderer: Any = None) -> dict[str, Any]:
+def pool_cleared_fields(event: Any, renderer: Any = None) -> dict[str, Any]:
     """``interrupt_connections`` and, behind a load balancer, ``service_id``."""
-    fields = connection_fields(event)
-    fields["interrupt_connections"] = bool(event.interrupt_connections)
+    fields: dict[str, Any] = {"interrupt_connections": bool(event.interrupt_connections)}
     if event.service_id is not None:
         fields["service_id"] = str(event.service_id)
     return fields
+
+
+def _with_connection(extra: Builder) -> Builder:
+    """A builder: the connection fields, then ``extra``'s."""
+
+    def build(event: Any, renderer: Any = None) -> dict[str, Any]:
+        fields = connection_fields(event)
+        fields.update(extra(event, renderer))
+        return fields
+
+    return build
 
 
 # -- the rows -----------------------------------------------------------------------------
@@ -247,7 +259,7 @@ def _pool(name: str, level: str, method: str, doc: str, fields: Builder | None =
     """A pool-family row; ``debug`` rows are chatter."""
     sampled = level == "debug"
     return Row(
-        f"mongodb.{name}",
+        name,
         "pool",
         level,
         "pool",
@@ -288,25 +300,25 @@ ROWS: tuple[Row, ...] = (
         background=True),
     Row("mongodb.topology.closed", "topology", "info", "topology", "closed",
         "A client's topology closed.", _topology_fields, background=True),
-    _pool("pool.created", "info", "pool_created", "A server's pool was created.",
-          _pool_created_fields),
-    _pool("pool.ready", "info", "pool_ready", "A pool became ready for check-outs."),
-    _pool("pool.cleared", "warning", "pool_cleared", "A pool was cleared.",
-          _pool_cleared_fields),
-    _pool("pool.closed", "info", "pool_closed", "A pool was closed."),
-    _pool("connection.created", "debug", "connection_created", "A connection was created."),
-    _pool("connection.ready", "debug", "connection_ready",
+    _pool("mongodb.pool.created", "info", "pool_created", "A server's pool was created.",
+          _with_connection(pool_options_fields)),
+    _pool("mongodb.pool.ready", "info", "pool_ready", "A pool became ready for check-outs."),
+    _pool("mongodb.pool.cleared", "warning", "pool_cleared", "A pool was cleared.",
+          _with_connection(pool_cleared_fields)),
+    _pool("mongodb.pool.closed", "info", "pool_closed", "A pool was closed."),
+    _pool("mongodb.connection.created", "debug", "connection_created", "A connection was created."),
+    _pool("mongodb.connection.ready", "debug", "connection_ready",
           "A connection finished its handshake."),
     Row("mongodb.connection.closed", "pool", "debug", "pool", "connection_closed",
         "A connection closed (by error: warning).", raised_to="warning", sampled=True,
         address=_POOL_ADDRESS),
-    _pool("connection.check_out_started", "debug", "connection_check_out_started",
+    _pool("mongodb.connection.check_out_started", "debug", "connection_check_out_started",
           "A thread asked the pool for a connection."),
-    _pool("connection.check_out_failed", "error", "connection_check_out_failed",
+    _pool("mongodb.connection.check_out_failed", "error", "connection_check_out_failed",
           "A check-out failed (timeout, pool closed, connection error)."),
     Row("mongodb.connection.checked_out", "pool", "debug", "pool", "connection_checked_out",
         "A connection was checked out.", sampled=True, address=_POOL_ADDRESS),
-    _pool("connection.checked_in", "debug", "connection_checked_in",
+    _pool("mongodb.connection.checked_in", "debug", "connection_checked_in",
           "A connection was checked back in."),
 )  # fmt: skip
 

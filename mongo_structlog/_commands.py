@@ -30,8 +30,8 @@ from typing import Any
 
 from pymongo.monitoring import CommandStartedEvent
 
-from .documents import collection_of, is_sensitive
 from ._catalogue import address_fields
+from .documents import collection_of, is_sensitive
 from .output import rfc3339_now
 from .sampling import LOCK_HOLDERS, keep_request
 from .settings import LEVELS
@@ -121,7 +121,7 @@ class Correlator:
         return len(self.young) + len(self.old) + len(self.previous)
 
     def put(self, request_id: int, address: Any, entry: Any) -> None:
-        """Remember ``entry`` (anything but ``None``) for the command ``request_id`` on ``address``."""
+        """Remember ``entry`` (not ``None``) for the command ``request_id`` on ``address``."""
         young = self.young
         if young.setdefault(request_id, entry) is not entry:
             young[request_id, address] = entry  # the id is taken by a command in flight
@@ -231,10 +231,12 @@ def bounded(renderer: Any, entry: Any) -> Any:
 
 def _telemetry_codes() -> frozenset[types.CodeType]:
     try:
-        from pymongo._telemetry import _CommandTelemetry
+        from pymongo._telemetry import _CommandTelemetry  # noqa: PLC0415  # may be absent
     except ImportError:  # pragma: no cover - a PyMongo without it: no connection numbers
         return frozenset()
-    methods = (getattr(_CommandTelemetry, name, None) for name in ("started", "succeeded", "failed"))
+    methods = (
+        getattr(_CommandTelemetry, name, None) for name in ("started", "succeeded", "failed")
+    )
     return frozenset(m.__code__ for m in methods if isinstance(m, types.FunctionType))
 
 
@@ -283,7 +285,7 @@ def render(renderer: Any, name: str, command: Mapping[str, Any], sensitive: bool
     return text, shape, None if collection is None else renderer.name(collection)
 
 
-def _fields(
+def _fields(  # noqa: PLR0917  # positional: the hot path calls it per record
     p: Any,
     fields: dict[str, Any],
     event: Any,
@@ -317,8 +319,14 @@ def _add_text(fields: dict[str, Any], rendered: Rendered) -> None:
     fields["command_shape"] = rendered[1]
 
 
-def _started_record(
-    p: Any, event: Any, request_id: int, address: Any, name: str, rendered: Rendered, number: int | None
+def _started_record(  # noqa: PLR0917
+    p: Any,
+    event: Any,
+    request_id: int,
+    address: Any,
+    name: str,
+    rendered: Rendered,
+    number: int | None,
 ) -> dict[str, Any]:
     fields = _fields(p, {}, event, request_id, address, name, rendered[2], number)
     _add_text(fields, rendered)
@@ -391,12 +399,16 @@ def _decide(p: Any, request_id: int, entry: Any) -> tuple[Any, ...]:
         return name, command, None, is_sensitive(name, command), False
     # Evicted, or started before the listener was there: decide again.
     keep = p.keep_mode
-    return None, None, None, False, keep == 1 or (
-        keep == 2 and keep_request(request_id, p.command_cutoff)
+    return (
+        None,
+        None,
+        None,
+        False,
+        keep == 1 or (keep == 2 and keep_request(request_id, p.command_cutoff)),
     )
 
 
-def completed(
+def completed(  # noqa: PLR0917  # positional: the hot path calls it per record
     p: Any,
     event: Any,
     request_id: int,
@@ -436,7 +448,9 @@ def completed(
         lowered = event.command_name.lower()
         sensitive = is_sensitive(lowered, None) or lowered in _HELLO
         name_of = event.command_name
-        fields = _fields(p, p.header(method, name), event, request_id, address, name_of, None, number)
+        fields = _fields(
+            p, p.header(method, name), event, request_id, address, name_of, None, number
+        )
     else:
         if rendered is None:
             rendered = render(renderer, started_name, command, sensitive)

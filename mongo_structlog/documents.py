@@ -79,8 +79,10 @@ def is_sensitive(command_name: str, command: Mapping[str, Any] | None) -> bool:
             return True
         # TEMP (gate branch replaces): a hello/isMaster PyMongo already emptied (it
         # carried speculativeAuthenticate) is sensitive too.
-        return name in _HELLO and command is not None and (
-            "speculativeAuthenticate" in command or not command
+        return (
+            name in _HELLO
+            and command is not None
+            and ("speculativeAuthenticate" in command or not command)
         )
     except Exception:  # a document we cannot even look into is not logged
         return True

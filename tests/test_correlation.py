@@ -1,4 +1,4 @@
-"""``correlation.py``: the bounded map of started commands awaiting completion.
+"""``_commands.Correlator``: the bounded map of started commands awaiting completion.
 
 Clocks are passed in, so nothing here sleeps or depends on timing.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from mongo_structlog.correlation import Correlator
+from mongo_structlog._commands import Correlator
 
 A = ("db1", 27017)
 B = ("db2", 27017)
@@ -69,9 +69,9 @@ def test_correlator_keeps_two_commands_with_one_request_id_apart() -> None:
     assert len(correlator) == 0
 
 
-def test_correlator_takes_kept_entries_as_tuples_led_by_the_started_event() -> None:
+def test_correlator_takes_kept_entries_as_tuples_led_by_the_server_address() -> None:
     correlator = Correlator(100, 60.0, lambda n: None)
-    entry = (Started(7, A), ("{}", "0" * 16))
+    entry = (A, "find", None, ("{}", "0" * 16, None), False, True)
     correlator.put(7, A, entry)
     assert correlator.pop(7, B) is None
     assert correlator.pop(7, A) is entry

@@ -731,6 +731,7 @@ def test_a_server_error_gives_a_failed_record_at_warning(
         "database_name": "shop",
         "collection": "users",
         **address(server),
+        "connection_id": 1,
         "command": '{"find":"users","filter":{"name":"?"},"limit":"?","singleBatch":"?",'
         '"$db":"shop"}',
         "error_type": "OperationFailure",
@@ -759,6 +760,7 @@ def test_a_network_error_fails_the_command_closes_the_connection_and_clears_the_
         "database_name": "admin",
         "collection": "users",
         **at,
+        "connection_id": 1,
         "command": '{"count":"users","$db":"admin"}',
         "error_type": "AutoReconnect",
         "slow": False,
@@ -771,6 +773,7 @@ def test_a_network_error_fails_the_command_closes_the_connection_and_clears_the_
             "level": "warning",
             "event": "mongodb.connection.closed",
             **at,
+            "connection_id": 1,
             "reason": "error",
         }
     ]
@@ -809,6 +812,7 @@ def test_a_stopped_server_fails_its_heartbeat_and_loses_the_writable_server(
             "level": "debug",
             "event": "mongodb.connection.closed",
             **at,
+            "connection_id": 1,
             "reason": "stale",
         }
     ]
@@ -862,6 +866,7 @@ def test_closing_the_client_closes_connections_pool_server_and_topology(
             "level": "debug",
             "event": "mongodb.connection.closed",
             **at,
+            "connection_id": 1,
             "reason": "poolClosed",
         },
         {"level": "info", "event": "mongodb.pool.closed", **at},
@@ -985,13 +990,14 @@ def test_an_internal_error_does_not_break_the_client(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    listener_set = mongo_structlog.listeners(output=str(log_path))
-    pipeline = listener_set[0].pipeline
+    from mongo_structlog import _commands
 
-    def command_completed(event: Any, duration: int, failed: bool, entry: Any) -> None:
+    listener_set = mongo_structlog.listeners(output=str(log_path))
+
+    def completed(*args: Any) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(pipeline, "command_completed", command_completed)
+    monkeypatch.setattr(_commands, "completed", completed)  # a bug in the command path
     client = make_client(server.uri, event_listeners=listener_set)
     assert client.admin.command("ping") == {"ok": 1}
     assert client.admin.command("ping") == {"ok": 1}
@@ -1020,12 +1026,17 @@ def test_concurrent_commands_each_get_their_own_completion(
     assert mongo_structlog.stats()["in_flight"] == 0
 
 
-def test_a_checked_out_event_that_is_not_one_leaves_no_connection_id(log_path: Path) -> None:
-    commands, *_, pool = mongo_structlog.listeners(output=str(log_path))
-    pool.connection_checked_out(object())  # type: ignore[arg-type]
+def test_a_command_published_outside_pymongo_has_no_connection_id(log_path: Path) -> None:
+    """The connection number comes from PyMongo's own publishing, never from a guess."""
+    commands, *_, pool = mongo_structlog.listeners(output=str(log_path), level="debug")
+    pool.connection_checked_out(f.checked_out(7, 0.0001))
     commands.started(f.command_started(FIND, request_id=104))
     commands.succeeded(f.command_succeeded(request_id=104))
-    (record,) = read_records(log_path)
-    assert record["event"] == "mongodb.command.succeeded"
-    assert "connection_id" not in record
+    records = read_records(log_path)
+    assert [r["event"] for r in records] == [
+        "mongodb.connection.checked_out",
+        "mongodb.command.started",
+        "mongodb.command.succeeded",
+    ]
+    assert ["connection_id" in r for r in records] == [True, False, False]
     assert mongo_structlog.stats()["internal_errors"] == 0
