@@ -229,7 +229,7 @@ def bounded(renderer: Any, entry: Any) -> Any:
 # -- connection numbers -------------------------------------------------------------------
 
 
-def _telemetry_codes() -> frozenset[types.CodeType]:
+def _telemetry_codes() -> frozenset[int]:
     try:
         from pymongo._telemetry import _CommandTelemetry  # noqa: PLC0415  # may be absent
     except ImportError:  # pragma: no cover - a PyMongo without it: no connection numbers
@@ -237,11 +237,12 @@ def _telemetry_codes() -> frozenset[types.CodeType]:
     methods = (
         getattr(_CommandTelemetry, name, None) for name in ("started", "succeeded", "failed")
     )
-    return frozenset(m.__code__ for m in methods if isinstance(m, types.FunctionType))
+    # By identity: hashing a code object hashes its whole contents.
+    return frozenset(id(m.__code__) for m in methods if isinstance(m, types.FunctionType))
 
 
-_CODES = _telemetry_codes()
-_LOOK_UP = 12  # frames between PyMongo's publishing method and our caller, with room
+_CODES = _telemetry_codes()  # kept alive by PyMongo's class
+_LOOK_UP = 8  # frames between PyMongo's publishing method and our caller (4), with room
 _getframe = sys._getframe
 
 
@@ -265,7 +266,7 @@ def driver_connection_id(address: Any) -> int | None:
         for _ in range(_LOOK_UP):
             if frame is None:
                 return None
-            if frame.f_code in _CODES:
+            if id(frame.f_code) in _CODES:
                 conn = frame.f_locals["self"]._conn
                 number = conn.id
                 return number if conn.address == address and type(number) is int else None
