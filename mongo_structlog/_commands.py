@@ -242,7 +242,10 @@ def _telemetry_codes() -> frozenset[int]:
 
 
 _CODES = _telemetry_codes()  # kept alive by PyMongo's class
-_LOOK_UP = 8  # frames between PyMongo's publishing method and our caller (4), with room
+#: Frames from :func:`driver_connection_id` up to PyMongo's publishing method: our caller
+#: (:func:`kept` or :func:`completed`), the listener method, ``_EventListeners.publish_*``,
+#: then ``_CommandTelemetry.started``/``succeeded``/``failed``.
+_DEPTH = 4
 _getframe = sys._getframe
 
 
@@ -253,7 +256,7 @@ def driver_connection_id(address: Any) -> int | None:
     (``pymongo._telemetry._CommandTelemetry``, on this thread's stack right now) holds the
     connection itself: the one the command really runs on, also a pinned connection (a
     load-balanced cursor's ``getMore``, a transaction's later statements) that no
-    check-out precedes.
+    check-out precedes. Call it only from :func:`kept` and :func:`completed`.
 
     Args:
         address: The event's server address, checked against the connection's.
@@ -262,18 +265,32 @@ def driver_connection_id(address: Any) -> int | None:
         The connection number, or None when not called inside PyMongo's publishing.
     """
     try:
-        frame: types.FrameType | None = _getframe(1)
-        for _ in range(_LOOK_UP):
-            if frame is None:
-                return None
-            if id(frame.f_code) in _CODES:
-                conn = frame.f_locals["self"]._conn
-                number = conn.id
-                return number if conn.address == address and type(number) is int else None
-            frame = frame.f_back
-    except Exception:  # PyMongo's internals changed: records go without the number
+        frame = _getframe(_DEPTH)
+        if id(frame.f_code) not in _CODES:
+            return None
+        conn = frame.f_locals["self"]._conn
+        number = conn.id
+    except Exception:  # not inside PyMongo's publishing, or its internals changed
         return None
-    return None
+    return number if type(number) is int and conn.address == address else None
+
+
+def named(p: Any, value: str) -> str:
+    """``value`` through the gate's :meth:`~.documents.DocumentRenderer.name`, cached.
+
+    Command, database and collection names repeat; the pipeline keeps what the gate
+    made of each (a bounded number of them).
+    """
+    names = p.names
+    made = names.get(value)
+    if made is None:
+        made = p.renderer.name(value)
+        if len(names) < _NAMES_KEPT:
+            names[value] = made
+    return made
+
+
+_NAMES_KEPT = 1024
 
 
 # -- fields -------------------------------------------------------------------------------
@@ -297,11 +314,10 @@ def _fields(  # noqa: PLR0917  # positional: the hot path calls it per record
     number: int | None,
 ) -> dict[str, Any]:
     """The fields every command record has, added to ``fields``."""
-    renderer = p.renderer
     fields["driver_request_id"] = request_id
     fields["operation_id"] = event.operation_id
-    fields["command_name"] = renderer.name(name)
-    fields["database_name"] = renderer.name(event.database_name)
+    fields["command_name"] = named(p, name)
+    fields["database_name"] = named(p, event.database_name)
     if collection is not None:
         fields["collection"] = collection
     fields.update(address_fields(address))

@@ -48,6 +48,8 @@ class Pipeline:
             output = build_output(settings, clean=self.renderer.context_value)
         self.output = output
         self._log_record = output.log_record
+        #: What the gate made of each command, database and collection name seen.
+        self.names: dict[str, str] = {}
         level = settings.level_number
         self.level = level
         self._families = frozenset(settings.families)
