@@ -281,10 +281,10 @@ def named(p: Any, value: str) -> str:
     Command, database and collection names repeat; the pipeline keeps what the gate
     made of each (a bounded number of them).
     """
-    names = p.names
+    names: dict[str, str] = p.names
     made = names.get(value)
     if made is None:
-        made = p.renderer.name(value)
+        made = str(p.renderer.name(value))
         if len(names) < _NAMES_KEPT:
             names[value] = made
     return made

@@ -5,21 +5,18 @@ Ported from ``mongodb/specifications``,
 same operations, run by a real client against mockupdb, and the same expected messages
 in the same order, each mapped to our event name and fields:
 
-=====================================  =========================================  =====================
-spec message                           our event                                  spec field -> ours
-=====================================  =========================================  =====================
-Connection pool created                ``mongodb.pool.created``                   serverHost -> server_host
-Connection pool ready                  ``mongodb.pool.ready``                     serverPort -> server_port
-Connection checkout started            ``mongodb.connection.check_out_started``
-Connection created                     ``mongodb.connection.created``             driverConnectionId -> connection_id
-Connection ready                       ``mongodb.connection.ready``               durationMS -> duration_micros
-Connection checked out                 ``mongodb.connection.checked_out``
-Connection checked in                  ``mongodb.connection.checked_in``
-Connection closed                      ``mongodb.connection.closed``              reason -> reason (PyMongo's word)
-Connection pool cleared                ``mongodb.pool.cleared``
-Connection checkout failed             ``mongodb.connection.check_out_failed``    error -> (none: see below)
-Connection pool closed                 ``mongodb.pool.closed``
-=====================================  =========================================  =====================
+Mapping (spec message -> our event; spec field -> our field):
+
+* Connection pool created / ready / cleared / closed -> ``mongodb.pool.created`` /
+  ``ready`` / ``cleared`` / ``closed``;
+* Connection checkout started / checked out / checked in / checkout failed ->
+  ``mongodb.connection.check_out_started`` / ``checked_out`` / ``checked_in`` /
+  ``check_out_failed``;
+* Connection created / ready / closed -> ``mongodb.connection.created`` / ``ready`` /
+  ``closed``;
+* ``serverHost``, ``serverPort``, ``driverConnectionId``, ``durationMS``, ``reason`` ->
+  ``server_host``, ``server_port``, ``connection_id``, ``duration_micros``, ``reason``
+  (PyMongo's words: ``poolClosed``, ``error``, ``connectionError``).
 
 The spec's ``failCommand`` fail point (close the connection during authentication) is
 played by the server hanging up on ``saslStart``. Our pool records carry no ``error``
