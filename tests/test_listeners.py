@@ -1040,3 +1040,72 @@ def test_a_command_published_outside_pymongo_has_no_connection_id(log_path: Path
     ]
     assert ["connection_id" in r for r in records] == [True, False, False]
     assert mongo_structlog.stats()["internal_errors"] == 0
+
+
+# -- every foreign string passes the gate ---------------------------------------------------------
+
+
+def test_a_server_s_error_on_its_description_change_is_cut_to_the_document_length(
+    log_path: Path,
+) -> None:
+    from pymongo.errors import NotPrimaryError
+
+    reply = {"ok": 0, "errmsg": "not primary " + "x" * 200, "code": 10107}
+    _, server, *_ = mongo_structlog.listeners(output=str(log_path), max_document_length=40)
+    went_unknown = f.server_description(error=NotPrimaryError("not primary " + "x" * 200, reply))
+    server.description_changed(
+        f.server_changed(f.server_description(reply=f.hello()), went_unknown)
+    )
+    (record,) = read_records(log_path)
+    assert record["event"] == "mongodb.server.description_changed"
+    assert len(record["error"]) == 43
+    assert record["error"].endswith("...")
+    assert record["error_type"] == "NotPrimaryError"
+
+
+@pytest.mark.parametrize("name", ["hello", "isMaster"])
+def test_a_failed_hello_that_pymongo_emptied_keeps_only_code_code_name_and_labels(
+    log_path: Path, name: str
+) -> None:
+    commands, *_ = mongo_structlog.listeners(output=str(log_path))
+    hello = {name: 1, "speculativeAuthenticate": {"saslStart": 1, "payload": "secret-nonce"}}
+    started = f.command_started(hello, request_id=7)
+    assert started.command == {}  # PyMongo already replaced it
+    commands.started(started)
+    failure = {
+        "ok": 0,
+        "errmsg": "Authentication failed for user-secret",
+        "code": 18,
+        "codeName": "AuthenticationFailed",
+        "errorLabels": ["RetryableWriteError"],
+    }
+    commands.failed(f.command_failed(failure, request_id=7, command_name=name))
+    (record,) = read_records(log_path)
+    assert {k: v for k, v in record.items() if k.startswith("error") or k == "command"} == {
+        "command": "{}",
+        "error_type": "OperationFailure",
+        "error_code": 18,
+        "error_code_name": "AuthenticationFailed",
+        "error_labels": ["RetryableWriteError"],
+    }
+    assert "secret" not in log_path.read_text()
+
+
+def test_a_failed_hello_whose_start_was_not_seen_keeps_no_message(log_path: Path) -> None:
+    commands, *_ = mongo_structlog.listeners(output=str(log_path))
+    failure = {"ok": 0, "errmsg": "Authentication failed for user-secret", "code": 18}
+    commands.failed(f.command_failed(failure, request_id=8, command_name="hello"))
+    (record,) = read_records(log_path)
+    assert "error" not in record
+    assert record["error_code"] == 18
+
+
+def test_long_database_and_collection_names_are_cut_to_the_document_length(
+    log_path: Path,
+) -> None:
+    commands, *_ = mongo_structlog.listeners(output=str(log_path), max_document_length=20)
+    long = "c" * 100
+    commands.started(f.command_started({"find": long, "$db": "d" * 100}, database_name="d" * 100))
+    commands.succeeded(f.command_succeeded(database_name="d" * 100))
+    (record,) = read_records(log_path)
+    assert (record["collection"], record["database_name"]) == ("c" * 20 + "...", "d" * 20 + "...")
