@@ -6,8 +6,9 @@ to), whether it is sampled like chatter, whether PyMongo publishes it from a
 background thread or task (then it carries no bound context and no trace ids), and
 how its fields are built from PyMongo's event. The listener classes
 (:mod:`.listeners`) are made from these rows; an event that needs more than a row
-(commands, connection check-out and close, topology changes, server changes, heartbeat
-failures) gets a hand-written method there. Adding an event is adding a row.
+(commands, connection check-out and close, topology changes, server changes,
+heartbeats: the places derived records hook into) gets a hand-written method there,
+which wins over its row's. Adding an event is adding a row.
 
 Field builders are pure: ``(event, renderer) -> dict``. Every string that comes from
 the server or the application goes through ``renderer`` (the gate:

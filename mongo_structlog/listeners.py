@@ -3,8 +3,8 @@
 Most methods are made from :data:`._catalogue.ROWS` (one row per record kind); the
 methods written here by hand are those whose events need more than a row: the command
 methods (the command path, :mod:`._commands`), a topology's opening (a per-client set
-learns its topology id there) and change, a server's change, a heartbeat's failure,
-and a connection's check-out and close. Whether a method does anything is decided when
+learns its topology id there) and change, a server's change, heartbeats, and a
+connection's check-out and close (where derived records hook in). Whether a method does anything is decided when
 its pipeline is set, not per event (see :class:`._fast.Routed`).
 
 PyMongo calls these synchronously, on the application's thread for commands and pool
@@ -47,7 +47,8 @@ def _from_catalogue(listener: str) -> Callable[[type[_T]], type[_T]]:
 
     def fill(cls: type[_T]) -> type[_T]:
         for name, method in made(listener).items():
-            setattr(cls, name, method)
+            if name not in cls.__dict__:  # a hand-written method wins over its row's
+                setattr(cls, name, method)
         cls._routes = routes(listener)  # type: ignore[attr-defined]
         return cls
 
@@ -80,6 +81,24 @@ class LoggingServerListener(_fast.Routed, monitoring.ServerListener):
 @_from_catalogue("heartbeat")
 class LoggingHeartbeatListener(_fast.Routed, monitoring.ServerHeartbeatListener):
     """``mongodb.heartbeat.started`` / ``succeeded`` (debug chatter) / ``failed`` (warning)."""
+
+    def _chatter(self, name: str, event: Any) -> None:
+        p = self._pipeline
+        try:
+            fields = p.chatter("heartbeat", name, event.connection_id)
+            if fields is not None:
+                fields.update(heartbeat_fields(event))
+                p.emit("debug", name, fields)
+        except Exception as exc:
+            p.internal_error(name, exc)
+
+    def started(self, event: monitoring.ServerHeartbeatStartedEvent) -> None:
+        """A monitor is about to check a server (chatter)."""
+        self._chatter("mongodb.heartbeat.started", event)
+
+    def succeeded(self, event: monitoring.ServerHeartbeatSucceededEvent) -> None:
+        """A server answered its monitor (chatter)."""
+        self._chatter("mongodb.heartbeat.succeeded", event)
 
     def failed(self, event: monitoring.ServerHeartbeatFailedEvent) -> None:
         """A server did not answer its monitor: always logged, at ``warning``."""

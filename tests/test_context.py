@@ -171,23 +171,15 @@ def test_each_asyncio_task_gets_its_own_spans_ids_on_its_command_records(
     assert [trace_fields(r) for r in commands_on(records, "untraced")] == [{}, {}]
 
 
-def test_without_opentelemetry_the_chain_has_no_trace_step(
+def test_without_opentelemetry_records_carry_no_trace_ids_and_nothing_fails(
     monkeypatch: pytest.MonkeyPatch,
     server: MockupDB,
     make_client: MakeClient,
     log_path: Path,
     tracer: Any,
 ) -> None:
-    def chain() -> list[str]:
-        listener = mongo_structlog.listeners(output=str(log_path))[0]
-        processors = listener.pipeline.output.logger._processors  # type: ignore[attr-defined]
-        return [getattr(p, "__name__", type(p).__name__) for p in processors]
-
-    assert "add_trace_context" in chain()
-
     monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)  # import now fails
     assert trace_processor() is None
-    assert "add_trace_context" not in chain()
     serve_finds(server)
     client = make_client(
         server.uri, event_listeners=mongo_structlog.listeners(output=str(log_path))
