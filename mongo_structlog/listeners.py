@@ -4,8 +4,8 @@ Most methods are made from :data:`._catalogue.ROWS` (one row per record kind); t
 methods written here by hand are those whose events need more than a row: the command
 methods (the command path, :mod:`._commands`), a topology's opening (a per-client set
 learns its topology id there) and change, a server's change, heartbeats, and a
-connection's check-out and close (where derived records hook in). Whether a method does anything is decided when
-its pipeline is set, not per event (see :class:`._fast.Routed`).
+connection's check-out and close (where derived records hook in). Whether a method does
+anything is decided when its pipeline is set, not per event (see :class:`._fast.Routed`).
 
 PyMongo calls these synchronously, on the application's thread for commands and pool
 activity and on monitor threads for heartbeats and topology changes, so what a method
