@@ -80,6 +80,7 @@ def configure(**settings: Any) -> Settings:
 
 def _swap(pipeline: Pipeline) -> None:
     old = _GLOBAL[0].pipeline
+    pipeline.take_over(old)  # commands in flight keep their command text
     for listener in _GLOBAL:
         listener.pipeline = pipeline
     old.close()

@@ -14,6 +14,8 @@ from typing import Any
 
 from structlog import contextvars as _structlog_contextvars
 
+from ._catalogue import BACKGROUND
+
 Processor = Callable[[Any, str, MutableMapping[str, Any]], Any]
 
 __all__ = ["OWN_FIELDS", "context_merger", "merge_contextvars", "trace_processor"]
@@ -23,33 +25,23 @@ _PREFIX_LEN = len(_structlog_contextvars.STRUCTLOG_KEY_PREFIX)
 # than walking every context variable of the process as structlog's own processor does.
 _BOUND_VARS: dict[str, Any] | None = getattr(_structlog_contextvars, "_CONTEXT_VARS", None)
 
-# PyMongo publishes these from its monitor and event threads or tasks, never on the caller's.
-# An asyncio task copies the context it was created in, so without this check every
-# heartbeat of an AsyncMongoClient opened inside a request would carry that request's
-# bound values and span for the life of the client.
-_BACKGROUND_EVENTS = frozenset(
-    {
-        "mongodb.heartbeat.started",
-        "mongodb.heartbeat.succeeded",
-        "mongodb.heartbeat.failed",
-        "mongodb.server.opening",
-        "mongodb.server.description_changed",
-        "mongodb.server.closed",
-        "mongodb.topology.opened",
-        "mongodb.topology.description_changed",
-        "mongodb.topology.closed",
-    }
-)
+# PyMongo publishes these from its monitor and event threads or tasks, never on the caller's
+# (the catalogue's ``background`` rows). An asyncio task copies the context it was created
+# in, so without this check every heartbeat of an AsyncMongoClient opened inside a request
+# would carry that request's bound values and span for the life of the client.
+_BACKGROUND_EVENTS = BACKGROUND
 
 
 #: Every field name our records use. A value the application binds under one of these
 #: names is written as ``app_<name>`` instead, on every record, so that one key never has
-#: two types (an app's string ``request_id`` beside the driver's int ``request_id``).
+#: two meanings or two types (an app's string ``duration_micros`` beside ours). Our
+#: names are chosen so that the usual ones an application binds (``request_id``,
+#: ``user_id``, ``tenant``, ...) are not among them and keep their names.
 OWN_FIELDS = frozenset(
     {
         "timestamp", "level", "event", "topology_id", "server_address", "server_host",
         "server_port", "connection_id", "server_connection_id", "duration_micros", "reason",
-        "request_id", "operation_id", "command_name", "database_name", "collection",
+        "driver_request_id", "operation_id", "command_name", "database_name", "collection",
         "command", "command_shape", "reply", "error", "error_type", "error_code",
         "error_code_name", "error_labels", "awaited", "previous_server_type",
         "new_server_type", "previous_topology_type", "new_topology_type", "primary",

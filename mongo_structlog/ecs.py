@@ -56,7 +56,7 @@ _FIELDS: Final[dict[str, tuple[str, str, str | None]]] = {
 # Flat keys with no ECS or OpenTelemetry home, kept under their own name in ``mongodb``.
 _MONGODB_KEYS: Final = frozenset(
     {
-        "request_id",
+        "driver_request_id",
         "operation_id",
         "connection_id",
         "server_connection_id",

@@ -1,27 +1,35 @@
-"""The five PyMongo listener classes: enabled? -> build fields -> log.
+"""The five PyMongo listener classes, made from the event catalogue.
+
+Most methods are made from :data:`._catalogue.ROWS` (one row per record kind); the
+methods written here by hand are those whose events need more than a row: the command
+methods (the command path, :mod:`._commands`), a topology's opening (a per-client set
+learns its topology id there) and change, a server's change, heartbeats, and a
+connection's check-out and close (where derived records hook in). Whether a method does
+anything is decided when its pipeline is set, not per event (see :class:`._fast.Routed`).
 
 PyMongo calls these synchronously, on the application's thread for commands and pool
 activity and on monitor threads for heartbeats and topology changes, so what a method
-costs is the application's latency. Whether a method does anything is decided when its
-pipeline is set, not per event (see :mod:`._routing`): a method whose events the
-settings do not log is :func:`ignore`. Every method runs inside the boundary: an
-internal error is counted in ``stats()``, reported once on stderr, and never raised
-into PyMongo.
+costs is the application's latency. Every method runs inside the boundary: an internal
+error is counted in ``stats()``, reported once on stderr, and never raised into PyMongo.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import monitoring
-from pymongo.monitoring import CommandStartedEvent
 
-from . import _eventslots  # noqa: F401  # the slot names read below are checked there
-from . import events as ev
-from ._routing import Routed, ignore, remember
-from .pipeline import Pipeline
-from .sampling import keep_request
+from . import _fast
+from ._catalogue import (
+    connection_fields,
+    error_fields_from_exception,
+    heartbeat_fields,
+    made,
+    routes,
+    server_changed_fields,
+    topology_changed_fields,
+)
 
 __all__ = [
     "LoggingCommandListener",
@@ -29,151 +37,89 @@ __all__ = [
     "LoggingHeartbeatListener",
     "LoggingServerListener",
     "LoggingTopologyListener",
-    "ignore",
 ]
 
-
-class LoggingCommandListener(Routed, monitoring.CommandListener):
-    """``mongodb.command.started`` / ``succeeded`` / ``failed``.
-
-    The hot path of sampling lives here, inlined, so that a command dropped by sampling
-    costs PyMongo one Python call per event: at its start one mix of its request id and
-    one dict insert (:meth:`.Correlator.put` inlined), at its success a dict pop and one
-    counter step (its drop, counted for ``stats()`` and the summary records). Everything
-    else is the pipeline's (:meth:`~Pipeline.command_kept`,
-    :meth:`~Pipeline.command_completed`). Values are read from the events' slots
-    (see :mod:`._eventslots`).
-    """
-
-    def _route(self, p: Pipeline) -> None:
-        self._use("started", p.command_on)
-        self._use("succeeded", p.command_on)
-        self._use("failed", p.command_on)
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        """Remember the command; log it at ``debug`` when sampled in."""
-        p = self._pipeline
-        try:
-            request_id = event._msl_request_id  # type: ignore[attr-defined]
-            keep = p.keep_mode
-            if keep and (keep == 1 or keep_request(request_id, p.command_cutoff)):
-                p.command_kept(event)
-                return
-            correlator = p.correlator
-            young = correlator.young
-            if young.setdefault(request_id, event) is not event or len(young) >= correlator.limit:
-                # The id is taken by a command in flight, or it is time to rotate.
-                correlator.put(request_id, event._msl_connection_id, event)  # type: ignore[attr-defined]
-        except Exception as exc:
-            p.internal_error("command started", exc)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        """Log the completion (with the command) if kept or slow."""
-        p = self._pipeline
-        try:
-            entry = p.correlator.young.pop(event._msl_request_id, None)  # type: ignore[attr-defined]
-            duration = event._msl_duration_micros  # type: ignore[attr-defined]
-            # A bare started event is a command dropped at its start.
-            if type(entry) is CommandStartedEvent and duration < p.fast_below:
-                next(p.succeeded_out)  # count the drop; now and then look at the clock
-                suppressed = p.suppressed
-                suppressed.countdown -= 1
-                if suppressed.countdown <= 0 and p.summary_on:
-                    p.maybe_summarise()
-                return
-            p.command_completed(event, duration, False, entry)
-        except Exception as exc:
-            p.internal_error("command succeeded", exc)
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        """Always log a failed command, at ``warning``."""
-        p = self._pipeline
-        try:
-            entry = p.correlator.young.pop(event._msl_request_id, None)  # type: ignore[attr-defined]
-            duration = event._msl_duration_micros  # type: ignore[attr-defined]
-            p.command_completed(event, duration, True, entry)
-        except Exception as exc:
-            p.internal_error("command failed", exc)
+_T = TypeVar("_T")
 
 
-class LoggingServerListener(Routed, monitoring.ServerListener):
+def _from_catalogue(listener: str) -> Callable[[type[_T]], type[_T]]:
+    """Give a listener class the methods made from its catalogue rows, and its routes."""
+
+    def fill(cls: type[_T]) -> type[_T]:
+        for name, method in made(listener).items():
+            if name not in cls.__dict__:  # a hand-written method wins over its row's
+                setattr(cls, name, method)
+        cls._routes = routes(listener)  # type: ignore[attr-defined]
+        return cls
+
+    return fill
+
+
+@_from_catalogue("command")
+class LoggingCommandListener(_fast.Routed, monitoring.CommandListener):
+    """``mongodb.command.started`` / ``succeeded`` / ``failed`` (see :mod:`._commands`)."""
+
+    started = _fast.command_started
+    succeeded = _fast.command_succeeded
+    failed = _fast.command_failed
+
+
+@_from_catalogue("server")
+class LoggingServerListener(_fast.Routed, monitoring.ServerListener):
     """``mongodb.server.opening`` / ``description_changed`` / ``closed`` (never sampled)."""
-
-    def _route(self, p: Pipeline) -> None:
-        for name in ("opened", "description_changed", "closed"):
-            self._use(name, p.server_on)
-
-    def _log(self, name: str, event: Any) -> None:
-        p = self._pipeline
-        try:
-            fields = {"topology_id": str(event.topology_id)}
-            fields.update(ev.address_fields(event.server_address))
-            p.emit("info", name, fields)
-        except Exception as exc:
-            p.internal_error(name, exc)
-
-    def opened(self, event: monitoring.ServerOpeningEvent) -> None:
-        """A server was added to the topology."""
-        self._log("mongodb.server.opening", event)
 
     def description_changed(self, event: monitoring.ServerDescriptionChangedEvent) -> None:
         """A server's type changed (``RSPrimary`` -> ``Unknown``, ...)."""
         p = self._pipeline
         try:
-            p.emit("info", "mongodb.server.description_changed", ev.server_changed_fields(event))
+            fields = server_changed_fields(event, p.renderer)
+            p.emit("info", "mongodb.server.description_changed", fields)
         except Exception as exc:
             p.internal_error("server description_changed", exc)
 
-    def closed(self, event: monitoring.ServerClosedEvent) -> None:
-        """A server was removed from the topology."""
-        self._log("mongodb.server.closed", event)
 
-
-class LoggingHeartbeatListener(Routed, monitoring.ServerHeartbeatListener):
+@_from_catalogue("heartbeat")
+class LoggingHeartbeatListener(_fast.Routed, monitoring.ServerHeartbeatListener):
     """``mongodb.heartbeat.started`` / ``succeeded`` (debug chatter) / ``failed`` (warning)."""
-
-    def _route(self, p: Pipeline) -> None:
-        self._use("started", p.heartbeat_chatter_on)
-        self._use("succeeded", p.heartbeat_chatter_on)
-        self._use("failed", p.heartbeat_failed_on)
 
     def _chatter(self, name: str, event: Any) -> None:
         p = self._pipeline
         try:
             fields = p.chatter("heartbeat", name, event.connection_id)
             if fields is not None:
-                fields.update(ev.heartbeat_fields(event))
+                fields.update(heartbeat_fields(event))
                 p.emit("debug", name, fields)
         except Exception as exc:
             p.internal_error(name, exc)
 
     def started(self, event: monitoring.ServerHeartbeatStartedEvent) -> None:
-        """A monitor is about to check a server."""
+        """A monitor is about to check a server (chatter)."""
         self._chatter("mongodb.heartbeat.started", event)
 
     def succeeded(self, event: monitoring.ServerHeartbeatSucceededEvent) -> None:
-        """A server answered its monitor."""
+        """A server answered its monitor (chatter)."""
         self._chatter("mongodb.heartbeat.succeeded", event)
 
     def failed(self, event: monitoring.ServerHeartbeatFailedEvent) -> None:
         """A server did not answer its monitor: always logged, at ``warning``."""
         p = self._pipeline
         try:
-            fields = ev.heartbeat_fields(event)
-            fields.update(ev.error_fields_from_exception(event.reply, p.renderer.error_message))
+            fields = heartbeat_fields(event)
+            fields.update(error_fields_from_exception(event.reply, p.renderer))
             p.emit("warning", "mongodb.heartbeat.failed", fields)
         except Exception as exc:
             p.internal_error("heartbeat failed", exc)
 
 
-class LoggingTopologyListener(Routed, monitoring.TopologyListener):
+@_from_catalogue("topology")
+class LoggingTopologyListener(_fast.Routed, monitoring.TopologyListener):
     """``mongodb.topology.opened`` / ``description_changed`` / ``closed`` (never sampled)."""
 
-    def _route(self, p: Pipeline) -> None:
+    def _routed(self, pipeline: Any, method: str, names: tuple[str, ...]) -> bool:
         # A per-client set learns its topology id from the opened event, logged or not.
-        self._use("opened", p.per_client or p.topology_info_on)
-        self._use("description_changed", p.topology_on)
-        self._use("closed", p.topology_info_on)
+        return (method == "opened" and pipeline.per_client) or super()._routed(
+            pipeline, method, names
+        )
 
     def opened(self, event: monitoring.TopologyOpenedEvent) -> None:
         """A client's topology opened; a per-client set learns its topology id here."""
@@ -182,7 +128,7 @@ class LoggingTopologyListener(Routed, monitoring.TopologyListener):
             topology_id = str(event.topology_id)
             # Learnt first, so that records made meanwhile on other threads carry it.
             waiting = p.learn_topology(topology_id) if p.per_client else []
-            if p.topology_info_on:
+            if p.logs("mongodb.topology.opened"):
                 p.emit("info", "mongodb.topology.opened", {"topology_id": topology_id})
             p.write_waiting(waiting)  # the records made before the id was known, after it
         except Exception as exc:
@@ -192,130 +138,49 @@ class LoggingTopologyListener(Routed, monitoring.TopologyListener):
         """The topology changed; losing the last writable server logs at ``warning``."""
         p = self._pipeline
         try:
-            fields = ev.topology_changed_fields(event)
+            fields = topology_changed_fields(event)
             # Closing the client resets the topology to Unknown: not an incident.
             lost_writable = (
                 fields["had_writable_server"]
                 and not fields["has_writable_server"]
                 and fields["new_topology_type"] != "Unknown"
             )
-            if lost_writable or p.topology_info_on:
-                method = "warning" if lost_writable else "info"
+            method = "warning" if lost_writable else "info"
+            if p.logs_at(method, "mongodb.topology.description_changed"):
                 p.emit(method, "mongodb.topology.description_changed", fields)
         except Exception as exc:
             p.internal_error("topology description_changed", exc)
 
-    def closed(self, event: monitoring.TopologyClosedEvent) -> None:
-        """A client closed its topology."""
-        p = self._pipeline
-        try:
-            p.emit("info", "mongodb.topology.closed", {"topology_id": str(event.topology_id)})
-        except Exception as exc:
-            p.internal_error("topology closed", exc)
 
-
-class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
+@_from_catalogue("pool")
+class LoggingConnectionPoolListener(_fast.Routed, monitoring.ConnectionPoolListener):
     """Pool and connection events: state changes always, check-out/in chatter at ``debug``."""
-
-    def _route(self, p: Pipeline) -> None:
-        chatter = p.pool_chatter_on
-        for name in ("pool_created", "pool_ready", "pool_closed"):
-            self._use(name, p.pool_info_on)
-        self._use("pool_cleared", p.pool_warning_on)
-        self._use("connection_check_out_failed", p.pool_error_on)
-        self._use("connection_closed", chatter or p.pool_warning_on)
-        for name in (
-            "connection_created",
-            "connection_ready",
-            "connection_check_out_started",
-            "connection_checked_in",
-        ):
-            self._use(name, chatter)
-        # Commands need the connection number: alone, that is a look at the context.
-        self._use("connection_checked_out", chatter or p.command_on, None if chatter else remember)
-
-    def _state(
-        self,
-        method: str,
-        name: str,
-        event: Any,
-        extra: Callable[[Any], dict[str, Any]] | None = None,
-    ) -> None:
-        p = self._pipeline
-        try:
-            fields = ev.connection_fields(event)
-            if extra is not None:
-                fields.update(extra(event))
-            p.emit(method, name, fields)
-        except Exception as exc:
-            p.internal_error(name, exc)
 
     def _chatter(self, name: str, event: Any) -> None:
         p = self._pipeline
         try:
             fields = p.chatter("pool", name, event.address)
             if fields is not None:
-                fields.update(ev.connection_fields(event))
+                fields.update(connection_fields(event))
                 p.emit("debug", name, fields)
         except Exception as exc:
             p.internal_error(name, exc)
-
-    def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
-        """A server's pool was created (with its options)."""
-        self._state("info", "mongodb.pool.created", event, ev.pool_options_fields)
-
-    def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
-        """A pool became ready for check-outs."""
-        self._state("info", "mongodb.pool.ready", event)
-
-    def pool_cleared(self, event: monitoring.PoolClearedEvent) -> None:
-        """A pool was cleared (after a network error or a state change): ``warning``."""
-        self._state("warning", "mongodb.pool.cleared", event, ev.pool_cleared_fields)
-
-    def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
-        """A pool was closed."""
-        self._state("info", "mongodb.pool.closed", event)
-
-    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
-        """A connection was created (chatter)."""
-        self._chatter("mongodb.connection.created", event)
-
-    def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
-        """A connection finished its handshake (chatter)."""
-        self._chatter("mongodb.connection.ready", event)
 
     def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
         """A connection closed: by error at ``warning`` (never sampled), else chatter."""
         p = self._pipeline
         try:
             by_error = event.reason == monitoring.ConnectionClosedReason.ERROR
+            if by_error:
+                if p.logs_at("warning", "mongodb.connection.closed"):
+                    p.emit("warning", "mongodb.connection.closed", connection_fields(event))
+                return
         except Exception as exc:
             p.internal_error("connection closed", exc)
             return
-        if by_error:  # pool_warning_on holds: chatter is on only at debug
-            self._state("warning", "mongodb.connection.closed", event)
-        elif p.pool_chatter_on:
+        if p.logs_at("debug", "mongodb.connection.closed"):
             self._chatter("mongodb.connection.closed", event)
 
-    def connection_check_out_started(
-        self, event: monitoring.ConnectionCheckOutStartedEvent
-    ) -> None:
-        """A thread asked the pool for a connection (chatter)."""
-        self._chatter("mongodb.connection.check_out_started", event)
-
-    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
-        """A check-out failed (timeout, pool closed, connection error): ``error``."""
-        self._state("error", "mongodb.connection.check_out_failed", event)
-
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
-        """A connection was checked out (chatter; ``duration_micros`` is the wait).
-
-        Also leaves the connection number for this thread's or task's command records.
-        """
-        if self._pipeline.command_on:
-            remember(self, event)
+        """A connection was checked out (chatter; ``duration_micros`` is the wait)."""
         self._chatter("mongodb.connection.checked_out", event)
-
-    def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
-        """A connection was checked back in (chatter)."""
-        self._chatter("mongodb.connection.checked_in", event)

@@ -1,4 +1,4 @@
-"""``correlation.py``: the bounded map of started commands awaiting completion.
+"""``_commands.Correlator``: the bounded map of started commands awaiting completion.
 
 Clocks are passed in, so nothing here sleeps or depends on timing.
 """
@@ -6,9 +6,14 @@ Clocks are passed in, so nothing here sleeps or depends on timing.
 from __future__ import annotations
 
 import threading
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
-from mongo_structlog.correlation import Correlator
+import pytest
+from pymongo import MongoClient
+
+from mongo_structlog._commands import Correlator
 
 A = ("db1", 27017)
 B = ("db2", 27017)
@@ -69,9 +74,9 @@ def test_correlator_keeps_two_commands_with_one_request_id_apart() -> None:
     assert len(correlator) == 0
 
 
-def test_correlator_takes_kept_entries_as_tuples_led_by_the_started_event() -> None:
+def test_correlator_takes_kept_entries_as_tuples_led_by_the_server_address() -> None:
     correlator = Correlator(100, 60.0, lambda n: None)
-    entry = (Started(7, A), ("{}", "0" * 16))
+    entry = (A, "find", None, ("{}", "0" * 16, None), False, True)
     correlator.put(7, A, entry)
     assert correlator.pop(7, B) is None
     assert correlator.pop(7, A) is entry
@@ -190,3 +195,76 @@ def test_correlator_stays_bounded_and_consistent_under_threads() -> None:
     attempted = 8 * sum(1 for i in range(5000) if i % 3)
     assert sum(popped) >= 0.95 * attempted
     assert sum(evicted) > 0
+
+
+# -- through the public face ------------------------------------------------------------------
+
+
+def test_a_command_in_flight_across_configure_keeps_its_command_text(tmp_path: Path) -> None:
+    from mockupdb import going
+
+    import mongo_structlog
+
+    from .factory import stop_quickly
+    from .servers import named, read_records, standalone
+
+    server = standalone()
+    before, after = tmp_path / "before.jsonl", tmp_path / "after.jsonl"
+    mongo_structlog.configure(output=str(before))
+    client: MongoClient[dict[str, Any]] = MongoClient(server.uri, serverSelectionTimeoutMS=5000)
+    try:
+        with going(client.shop.orders.find_one, {"status": "open"}) as found:
+            request = server.receives()
+            mongo_structlog.configure(output=str(after))  # the swap, mid-command
+            request.ok(cursor={"id": 0, "firstBatch": [{"_id": 1}], "ns": "shop.orders"})
+        assert found() == {"_id": 1}
+    finally:
+        client.close()
+        stop_quickly(server)
+    (record,) = named(read_records(after), "mongodb.command.succeeded")
+    assert (
+        record["command"] == '{"find":"orders","filter":{"status":"?"},"limit":"?",'
+        '"singleBatch":"?","$db":"shop"}'
+    )
+    assert record["collection"] == "orders"
+    assert mongo_structlog.stats()["in_flight"] == 0
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"sample_rate": 0}, {"sample_rate": 1}, {"sample_rate": 1, "level": "debug"}],
+    ids=["sampled out", "kept", "kept, started records on"],
+)
+def test_lost_completions_of_large_commands_hold_bounded_memory(
+    settings: dict[str, Any], tmp_path: Path
+) -> None:
+    """1,000 started 1 MB inserts that never complete hold far less than 1 GB."""
+    import mongo_structlog
+
+    from . import factory as f
+
+    log = tmp_path / "records.jsonl"
+    commands, *_ = mongo_structlog.listeners(output=str(log), **settings)
+    tracemalloc.start()
+    try:
+        for request_id in range(1, 1001):
+            blob = "x" * 1_000_000
+            insert = {"insert": "c", "documents": [{"_id": request_id, "blob": blob}]}
+            commands.started(f.command_started(insert, request_id=request_id))
+            del blob, insert
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert mongo_structlog.stats()["in_flight"] == 1000
+    assert held < 80_000_000  # at most the newest 64 hold their document
+    # A late completion still gets its command, rendered and cut.
+    commands.failed(f.command_failed(f.server_error(), request_id=1, command_name="insert"))
+    failed = [r for r in read_lines(log) if r["event"] == "mongodb.command.failed"]
+    assert [r["command"][:40] for r in failed] == ['{"insert":"c","documents":[{"_id":"?","b']
+    assert len(failed[0]["command"]) <= 1003
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    from .servers import read_records
+
+    return read_records(path)

@@ -207,7 +207,7 @@ def test_the_getting_started_record_is_what_the_code_writes(
 
     (written,) = named(read_records(log_path), "mongodb.command.succeeded")
     documented = json.loads(code_blocks(read("index.md"), "json")[0])
-    volatile = {"timestamp", "request_id", "operation_id", "duration_micros", "topology_id"}
+    volatile = {"timestamp", "driver_request_id", "operation_id", "duration_micros", "topology_id"}
     assert {k: v for k, v in written.items() if k not in volatile} == {
         k: v for k, v in documented.items() if k not in volatile
     }

@@ -10,7 +10,8 @@ from pymongo import monitoring
 from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure
 from pymongo.topology_description import TOPOLOGY_TYPE
 
-from mongo_structlog import events
+from mongo_structlog import _catalogue as events
+from mongo_structlog._commands import failure_fields
 
 from . import factory as f
 from .factory import ADDRESS_FIELDS
@@ -22,6 +23,29 @@ SOCKET_FIELDS = {
     "server_address": "/tmp/mongodb-27017.sock",
     "server_host": "/tmp/mongodb-27017.sock",
 }
+
+
+class Shown:
+    """A stand-in gate that shows where it was applied: text is cut, names kept."""
+
+    def text(self, value: str) -> str:
+        return cut(value)
+
+    def name(self, value: str) -> str:
+        return value
+
+
+class Plain:
+    """A stand-in gate that changes nothing."""
+
+    def text(self, value: str) -> str:
+        return value
+
+    def name(self, value: str) -> str:
+        return value
+
+
+SHOWN, PLAIN = Shown(), Plain()
 
 
 def cut(text: str) -> str:
@@ -86,7 +110,7 @@ def test_micros_converts_seconds_to_whole_microseconds(
 
 def test_failure_fields_of_a_server_error() -> None:
     failure = f.server_error(labels=["TransientTransactionError"])
-    assert events.failure_fields(failure, False, cut) == {
+    assert failure_fields(failure, False, SHOWN) == {
         "error_type": "OperationFailure",
         "error_code": 2,
         "error_code_name": "BadValue",
@@ -97,7 +121,7 @@ def test_failure_fields_of_a_server_error() -> None:
 
 def test_failure_fields_of_a_network_error() -> None:
     failure = f.command_failed(f.network_error("connection closed")).failure
-    assert events.failure_fields(failure, False, cut) == {
+    assert failure_fields(failure, False, SHOWN) == {
         "error_type": "AutoReconnect",
         "error": "connection c...",
     }
@@ -107,7 +131,7 @@ def test_failure_fields_of_a_sensitive_command_keep_only_code_name_and_labels() 
     failure = f.server_error(
         code=18, code_name="AuthenticationFailed", errmsg="bad auth for user alice", labels=["X"]
     )
-    assert events.failure_fields(failure, True, cut) == {
+    assert failure_fields(failure, True, SHOWN) == {
         "error_type": "OperationFailure",
         "error_code": 18,
         "error_code_name": "AuthenticationFailed",
@@ -117,26 +141,26 @@ def test_failure_fields_of_a_sensitive_command_keep_only_code_name_and_labels() 
 
 def test_failure_fields_ignore_mistyped_parts() -> None:
     failure = {"ok": 0, "errmsg": 42, "code": True, "codeName": 7, "errorLabels": "Retry"}
-    assert events.failure_fields(failure, False, cut) == {
+    assert failure_fields(failure, False, SHOWN) == {
         "error_type": "OperationFailure",
         "error": "42",
     }
 
 
 def test_failure_fields_without_a_message() -> None:
-    assert events.failure_fields({"ok": 0, "code": 1}, False, cut) == {
+    assert failure_fields({"ok": 0, "code": 1}, False, SHOWN) == {
         "error_type": "OperationFailure",
         "error_code": 1,
     }
 
 
 def test_failure_fields_without_a_document() -> None:
-    assert events.failure_fields(None, False, cut) == {"error_type": "Unknown"}
+    assert failure_fields(None, False, SHOWN) == {"error_type": "Unknown"}
 
 
 def test_error_fields_from_a_network_exception() -> None:
     exc = AutoReconnect("db0.example.com:27017: [Errno 111] Connection refused")
-    assert events.error_fields_from_exception(exc, str) == {
+    assert events.error_fields_from_exception(exc, PLAIN) == {
         "error": "db0.example.com:27017: [Errno 111] Connection refused",
         "error_type": "AutoReconnect",
     }
@@ -151,7 +175,7 @@ def test_error_fields_from_a_server_exception_with_code_name_and_labels() -> Non
         "errorLabels": ["RetryableWriteError", "NoWritesPerformed"],
     }
     exc = OperationFailure("not primary", code=10107, details=details)
-    assert events.error_fields_from_exception(exc, cut) == {
+    assert events.error_fields_from_exception(exc, SHOWN) == {
         "error": "not primary,...",
         "error_type": "OperationFailure",
         "error_code": 10107,
@@ -162,7 +186,7 @@ def test_error_fields_from_a_server_exception_with_code_name_and_labels() -> Non
 
 def test_error_fields_from_a_server_exception_without_a_code_name() -> None:
     exc = OperationFailure("command failed", code=8000, details={"ok": 0, "codeName": 1})
-    assert events.error_fields_from_exception(exc, str) == {
+    assert events.error_fields_from_exception(exc, PLAIN) == {
         "error": "command failed, full error: {'ok': 0, 'codeName': 1}",
         "error_type": "OperationFailure",
         "error_code": 8000,
@@ -170,7 +194,7 @@ def test_error_fields_from_a_server_exception_without_a_code_name() -> None:
 
 
 def test_error_fields_from_a_plain_exception() -> None:
-    assert events.error_fields_from_exception(TimeoutError("timed out"), str) == {
+    assert events.error_fields_from_exception(TimeoutError("timed out"), PLAIN) == {
         "error": "timed out",
         "error_type": "TimeoutError",
     }
@@ -262,7 +286,7 @@ def test_connection_fields_do_not_share_the_cached_address_dict() -> None:
 
 def test_server_changed_fields() -> None:
     event = f.server_changed()
-    assert events.server_changed_fields(event) == {
+    assert events.server_changed_fields(event, PLAIN) == {
         "topology_id": str(f.TOPOLOGY_ID),
         **ADDRESS_FIELDS,
         "previous_server_type": "Unknown",
@@ -274,7 +298,7 @@ def test_server_changed_fields_for_a_replica_set_member_losing_its_primary_role(
     me = ("db1.example.com", 27017)
     primary = f.server_description(me, f.replica_set_member(me, [me], me))
     unknown = f.server_description(me, error=AutoReconnect("connection closed"))
-    assert events.server_changed_fields(f.server_changed(primary, unknown)) == {
+    assert events.server_changed_fields(f.server_changed(primary, unknown), PLAIN) == {
         "topology_id": str(f.TOPOLOGY_ID),
         "server_address": "db1.example.com:27017",
         "server_host": "db1.example.com",

@@ -171,9 +171,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "debug",
             "event": "mongodb.command.started",
-            "request_id": 101,
+            "driver_request_id": 101,
             **FIND_FIELDS,
-            "connection_id": 1,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
         },
@@ -185,9 +184,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "info",
             "event": "mongodb.command.succeeded",
-            "request_id": 101,
+            "driver_request_id": 101,
             **FIND_FIELDS,
-            "connection_id": 1,
             "duration_micros": 1500,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -202,9 +200,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "debug",
             "event": "mongodb.command.started",
-            "request_id": 102,
+            "driver_request_id": 102,
             **FIND_FIELDS,
-            "connection_id": 1,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
         },
@@ -216,9 +213,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "warning",
             "event": "mongodb.command.succeeded",
-            "request_id": 102,
+            "driver_request_id": 102,
             **FIND_FIELDS,
-            "connection_id": 1,
             "duration_micros": 250_000,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -233,9 +229,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "debug",
             "event": "mongodb.command.started",
-            "request_id": 103,
+            "driver_request_id": 103,
             **FIND_FIELDS,
-            "connection_id": 1,
             "server_connection_id": 42,
             "command": FIND_TEXT,
             "command_shape": FIND_SHAPE,
@@ -248,9 +243,8 @@ CALLS: list[tuple[int, str, Any, dict[str, Any]]] = [
         {
             "level": "warning",
             "event": "mongodb.command.failed",
-            "request_id": 103,
+            "driver_request_id": 103,
             **FIND_FIELDS,
-            "connection_id": 1,
             "server_connection_id": 42,
             "duration_micros": 1500,
             "command": FIND_TEXT,
@@ -623,7 +617,7 @@ def test_a_command_gives_started_and_succeeded_records_amid_pool_chatter(
         {"level": "debug", "event": "mongodb.connection.checked_in", **at, "connection_id": 1},
     ]
     started, succeeded = records[4], records[5]
-    assert started["request_id"] == succeeded["request_id"]
+    assert started["driver_request_id"] == succeeded["driver_request_id"]
     assert started["operation_id"] == succeeded["operation_id"]
     for record in (records[2], records[3], succeeded):
         assert type(record["duration_micros"]) is int
@@ -996,13 +990,14 @@ def test_an_internal_error_does_not_break_the_client(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    listener_set = mongo_structlog.listeners(output=str(log_path))
-    pipeline = listener_set[0].pipeline
+    from mongo_structlog import _commands
 
-    def command_completed(event: Any, duration: int, failed: bool, entry: Any) -> None:
+    listener_set = mongo_structlog.listeners(output=str(log_path))
+
+    def completed(*args: Any) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(pipeline, "command_completed", command_completed)
+    monkeypatch.setattr(_commands, "completed", completed)  # a bug in the command path
     client = make_client(server.uri, event_listeners=listener_set)
     assert client.admin.command("ping") == {"ok": 1}
     assert client.admin.command("ping") == {"ok": 1}
@@ -1027,16 +1022,90 @@ def test_concurrent_commands_each_get_their_own_completion(
     started = named(records, "mongodb.command.started")
     succeeded = named(records, "mongodb.command.succeeded")
     assert len(started) == len(succeeded) == 8
-    assert {r["request_id"] for r in started} == {r["request_id"] for r in succeeded}
+    assert {r["driver_request_id"] for r in started} == {r["driver_request_id"] for r in succeeded}
     assert mongo_structlog.stats()["in_flight"] == 0
 
 
-def test_a_checked_out_event_that_is_not_one_leaves_no_connection_id(log_path: Path) -> None:
-    commands, *_, pool = mongo_structlog.listeners(output=str(log_path))
-    pool.connection_checked_out(object())  # type: ignore[arg-type]
+def test_a_command_published_outside_pymongo_has_no_connection_id(log_path: Path) -> None:
+    """The connection number comes from PyMongo's own publishing, never from a guess."""
+    commands, *_, pool = mongo_structlog.listeners(output=str(log_path), level="debug")
+    pool.connection_checked_out(f.checked_out(7, 0.0001))
     commands.started(f.command_started(FIND, request_id=104))
     commands.succeeded(f.command_succeeded(request_id=104))
-    (record,) = read_records(log_path)
-    assert record["event"] == "mongodb.command.succeeded"
-    assert "connection_id" not in record
+    records = read_records(log_path)
+    assert [r["event"] for r in records] == [
+        "mongodb.connection.checked_out",
+        "mongodb.command.started",
+        "mongodb.command.succeeded",
+    ]
+    assert ["connection_id" in r for r in records] == [True, False, False]
     assert mongo_structlog.stats()["internal_errors"] == 0
+
+
+# -- every foreign string passes the gate ---------------------------------------------------------
+
+
+def test_a_server_s_error_on_its_description_change_is_cut_to_the_document_length(
+    log_path: Path,
+) -> None:
+    from pymongo.errors import NotPrimaryError
+
+    reply = {"ok": 0, "errmsg": "not primary " + "x" * 200, "code": 10107}
+    _, server, *_ = mongo_structlog.listeners(output=str(log_path), max_document_length=40)
+    went_unknown = f.server_description(error=NotPrimaryError("not primary " + "x" * 200, reply))
+    server.description_changed(
+        f.server_changed(f.server_description(reply=f.hello()), went_unknown)
+    )
+    (record,) = read_records(log_path)
+    assert record["event"] == "mongodb.server.description_changed"
+    assert len(record["error"]) == 43
+    assert record["error"].endswith("...")
+    assert record["error_type"] == "NotPrimaryError"
+
+
+@pytest.mark.parametrize("name", ["hello", "isMaster"])
+def test_a_failed_hello_that_pymongo_emptied_keeps_only_code_code_name_and_labels(
+    log_path: Path, name: str
+) -> None:
+    commands, *_ = mongo_structlog.listeners(output=str(log_path))
+    hello = {name: 1, "speculativeAuthenticate": {"saslStart": 1, "payload": "secret-nonce"}}
+    started = f.command_started(hello, request_id=7)
+    assert started.command == {}  # PyMongo already replaced it
+    commands.started(started)
+    failure = {
+        "ok": 0,
+        "errmsg": "Authentication failed for user-secret",
+        "code": 18,
+        "codeName": "AuthenticationFailed",
+        "errorLabels": ["RetryableWriteError"],
+    }
+    commands.failed(f.command_failed(failure, request_id=7, command_name=name))
+    (record,) = read_records(log_path)
+    assert {k: v for k, v in record.items() if k.startswith("error") or k == "command"} == {
+        "command": "{}",
+        "error_type": "OperationFailure",
+        "error_code": 18,
+        "error_code_name": "AuthenticationFailed",
+        "error_labels": ["RetryableWriteError"],
+    }
+    assert "secret" not in log_path.read_text()
+
+
+def test_a_failed_hello_whose_start_was_not_seen_keeps_no_message(log_path: Path) -> None:
+    commands, *_ = mongo_structlog.listeners(output=str(log_path))
+    failure = {"ok": 0, "errmsg": "Authentication failed for user-secret", "code": 18}
+    commands.failed(f.command_failed(failure, request_id=8, command_name="hello"))
+    (record,) = read_records(log_path)
+    assert "error" not in record
+    assert record["error_code"] == 18
+
+
+def test_long_database_and_collection_names_are_cut_to_the_document_length(
+    log_path: Path,
+) -> None:
+    commands, *_ = mongo_structlog.listeners(output=str(log_path), max_document_length=20)
+    long = "c" * 100
+    commands.started(f.command_started({"find": long, "$db": "d" * 100}, database_name="d" * 100))
+    commands.succeeded(f.command_succeeded(database_name="d" * 100))
+    (record,) = read_records(log_path)
+    assert (record["collection"], record["database_name"]) == ("c" * 20 + "...", "d" * 20 + "...")

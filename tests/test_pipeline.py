@@ -135,7 +135,7 @@ def kept_at(rate: float, ids: Any) -> list[int]:
 
 
 def ids_of(records: list[dict[str, Any]], event: str) -> list[int]:
-    return [record["request_id"] for record in named(records, event)]
+    return [record["driver_request_id"] for record in named(records, event)]
 
 
 def strip(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -158,14 +158,14 @@ def test_one_record_per_command_at_info_with_the_command_its_duration_and_outcom
         "reply": REPLY_TEXT,
         "slow": False,
     }
-    assert (record["request_id"], record["operation_id"]) == (7, 7)
+    assert (record["driver_request_id"], record["operation_id"]) == (7, 7)
 
 
 def test_at_debug_the_started_record_comes_first_and_neither_has_a_sample_rate_at_one(
     log_path: Path,
 ) -> None:
     run(listener_set(log_path, level="debug"), 7)
-    assert [without_volatile(r, "request_id") for r in read_records(log_path)] == [
+    assert [without_volatile(r, "driver_request_id") for r in read_records(log_path)] == [
         {"level": "debug", "event": "mongodb.command.started", **FIND_ON_A},
         {
             "level": "info",
@@ -474,16 +474,23 @@ def test_a_dropped_set_reports_its_drops_with_its_topology_id(log_path: Path) ->
 
 
 def test_configure_again_reports_the_previous_settings_drops(tmp_path: Path) -> None:
-    from mongo_structlog import api
+    from .factory import stop_quickly
+    from .servers import standalone
 
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     mongo_structlog.configure(output=str(first), sample_rate=0, summary_interval_ms=3_600_000)
-    for request_id in range(1, 6):
-        run(api._GLOBAL, request_id)
-    mongo_structlog.configure(output=str(second))
+    server = standalone()
+    client: MongoClient[dict[str, Any]] = MongoClient(server.uri, serverSelectionTimeoutMS=5000)
+    try:
+        for _ in range(5):
+            client.admin.command("ping")
+        mongo_structlog.configure(output=str(second))
+    finally:
+        client.close()
+        stop_quickly(server)
     (summary,) = named(read_records(first), SUMMARY)
     assert summary["sampled_out"] == 5
-    assert read_records(second) == []
+    assert named(read_records(second), SUMMARY) == []  # the client's closing records only
     mongo_structlog.reset()
 
 
@@ -755,7 +762,7 @@ def test_rate_a_tenth_keeps_a_tenth_of_thousands_of_real_commands(
         if record["command_name"] == "ping"
     ]
     # Exactly the commands whose request id the fixed mix keeps...
-    assert [record["request_id"] for record in logged] == kept_at(0.1, pings)
+    assert [record["driver_request_id"] for record in logged] == kept_at(0.1, pings)
     assert {record["sample_rate"] for record in logged} == {0.1}
     # ...which is a tenth, within three binomial standard deviations (±49 of 300).
     sigma = (n * 0.1 * 0.9) ** 0.5
