@@ -19,6 +19,7 @@ from pymongo.monitoring import CommandStartedEvent
 
 from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
+from ._incidents import server_observed
 from ._routing import Routed, ignore, remember
 from .pipeline import Pipeline
 from .sampling import keep_request
@@ -54,6 +55,8 @@ class LoggingCommandListener(Routed, monitoring.CommandListener):
         """Remember the command; log it at ``debug`` when sampled in."""
         p = self._pipeline
         try:
+            # incidents: the command name on this thread's connection, for pool pressure
+            p.incidents.pools.command_started(event._msl_connection_id, event._msl_command_name)  # type: ignore[attr-defined]
             request_id = event._msl_request_id  # type: ignore[attr-defined]
             keep = p.keep_mode
             if keep and (keep == 1 or keep_request(request_id, p.command_cutoff)):
@@ -120,7 +123,9 @@ class LoggingServerListener(Routed, monitoring.ServerListener):
         """A server's type changed (``RSPrimary`` -> ``Unknown``, ...)."""
         p = self._pipeline
         try:
-            p.emit("info", "mongodb.server.description_changed", ev.server_changed_fields(event))
+            fields = ev.server_changed_fields(event)
+            fields.update(server_observed(event))  # incidents: stamped when observed
+            p.emit("info", "mongodb.server.description_changed", fields)
         except Exception as exc:
             p.internal_error("server description_changed", exc)
 
@@ -193,6 +198,7 @@ class LoggingTopologyListener(Routed, monitoring.TopologyListener):
         p = self._pipeline
         try:
             fields = ev.topology_changed_fields(event)
+            incidents = p.incidents.topology_changed(event, fields)  # incidents: observed time
             # Closing the client resets the topology to Unknown: not an incident.
             lost_writable = (
                 fields["had_writable_server"]
@@ -202,6 +208,7 @@ class LoggingTopologyListener(Routed, monitoring.TopologyListener):
             if lost_writable or p.topology_info_on:
                 method = "warning" if lost_writable else "info"
                 p.emit(method, "mongodb.topology.description_changed", fields)
+            p.incidents.write(incidents)  # incidents: lost / restored / primary_changed
         except Exception as exc:
             p.internal_error("topology description_changed", exc)
 
@@ -219,20 +226,20 @@ class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
 
     def _route(self, p: Pipeline) -> None:
         chatter = p.pool_chatter_on
-        for name in ("pool_created", "pool_ready", "pool_closed"):
-            self._use(name, p.pool_info_on)
+        track = p.pool_error_on  # incidents: pressure counts need these events
+        self._use("pool_ready", p.pool_info_on)
+        for name in ("pool_created", "pool_closed"):
+            self._use(name, p.pool_info_on or track)  # incidents: or track
         self._use("pool_cleared", p.pool_warning_on)
         self._use("connection_check_out_failed", p.pool_error_on)
         self._use("connection_closed", chatter or p.pool_warning_on)
-        for name in (
-            "connection_created",
-            "connection_ready",
-            "connection_check_out_started",
-            "connection_checked_in",
-        ):
+        for name in ("connection_created", "connection_ready"):
             self._use(name, chatter)
+        for name in ("connection_check_out_started", "connection_checked_in"):
+            self._use(name, chatter or track)  # incidents: or track
         # Commands need the connection number: alone, that is a look at the context.
-        self._use("connection_checked_out", chatter or p.command_on, None if chatter else remember)
+        whole = chatter or track  # incidents: or track
+        self._use("connection_checked_out", whole or p.command_on, None if whole else remember)
 
     def _state(
         self,
@@ -260,9 +267,19 @@ class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
         except Exception as exc:
             p.internal_error(name, exc)
 
+    def _track(self, watch: Callable[[Any], Any], event: Any) -> Any:
+        """incidents: feed one event to the pool watch, inside the boundary."""
+        try:
+            return watch(event)
+        except Exception as exc:
+            self._pipeline.internal_error("pool pressure", exc)
+            return None
+
     def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
         """A server's pool was created (with its options)."""
-        self._state("info", "mongodb.pool.created", event, ev.pool_options_fields)
+        self._track(self._pipeline.incidents.pools.created, event)  # incidents:
+        if self._pipeline.pool_info_on:  # incidents: routed for tracking too
+            self._state("info", "mongodb.pool.created", event, ev.pool_options_fields)
 
     def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
         """A pool became ready for check-outs."""
@@ -274,7 +291,9 @@ class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
 
     def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
         """A pool was closed."""
-        self._state("info", "mongodb.pool.closed", event)
+        self._track(self._pipeline.incidents.pools.closed, event)  # incidents:
+        if self._pipeline.pool_info_on:  # incidents: routed for tracking too
+            self._state("info", "mongodb.pool.closed", event)
 
     def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
         """A connection was created (chatter)."""
@@ -301,21 +320,31 @@ class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
         self, event: monitoring.ConnectionCheckOutStartedEvent
     ) -> None:
         """A thread asked the pool for a connection (chatter)."""
-        self._chatter("mongodb.connection.check_out_started", event)
+        self._track(self._pipeline.incidents.pools.check_out_started, event)  # incidents:
+        if self._pipeline.pool_chatter_on:  # incidents: routed for tracking too
+            self._chatter("mongodb.connection.check_out_started", event)
 
     def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
         """A check-out failed (timeout, pool closed, connection error): ``error``."""
-        self._state("error", "mongodb.connection.check_out_failed", event)
+        pressure = self._pipeline.incidents.pools.check_out_failed  # incidents: + pressure
+        self._state("error", "mongodb.connection.check_out_failed", event, pressure)
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
         """A connection was checked out (chatter; ``duration_micros`` is the wait).
 
         Also leaves the connection number for this thread's or task's command records.
         """
-        if self._pipeline.command_on:
+        p = self._pipeline
+        if p.command_on:
             remember(self, event)
-        self._chatter("mongodb.connection.checked_out", event)
+        slow = self._track(p.incidents.pools.checked_out, event)  # incidents: slow -> pressure
+        if slow is not None and p.pool_warning_on:  # incidents: a slow check-out, always
+            self._state("warning", "mongodb.connection.checked_out", event, lambda _: slow)
+        elif p.pool_chatter_on:  # incidents: routed for tracking too
+            self._chatter("mongodb.connection.checked_out", event)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         """A connection was checked back in (chatter)."""
-        self._chatter("mongodb.connection.checked_in", event)
+        self._track(self._pipeline.incidents.pools.checked_in, event)  # incidents:
+        if self._pipeline.pool_chatter_on:  # incidents: routed for tracking too
+            self._chatter("mongodb.connection.checked_in", event)

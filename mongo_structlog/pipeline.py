@@ -15,6 +15,7 @@ from typing import Any
 
 from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
+from ._incidents import Incidents
 from .correlation import Correlator
 from .deferred import Later
 from .documents import DocumentRenderer, collection_of, is_sensitive
@@ -114,6 +115,8 @@ class Pipeline:
         #: Call to end this set: the last summary records, then the output closes.
         self.finisher = Finisher(self.output, self.suppressed, self.summary_on)
         self._unstamped = per_client
+        #: Topology incidents and pool pressure (see :mod:`._incidents`).
+        self.incidents = Incidents(self, CHECKED_OUT.get)  # incidents: the watches this set feeds
 
     @property
     def topology_id(self) -> str | None:

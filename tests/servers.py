@@ -86,7 +86,15 @@ def wait_for(
 
 def without_volatile(record: dict[str, Any], *keys: str) -> dict[str, Any]:
     """A copy of ``record`` without fields that change per run (timestamps, ids, durations)."""
-    volatile = {"timestamp", "duration_micros", "request_id", "operation_id", "topology_id", *keys}
+    volatile = {
+        "timestamp",
+        "published_after_micros",
+        "duration_micros",
+        "request_id",
+        "operation_id",
+        "topology_id",
+        *keys,
+    }
     return {key: value for key, value in record.items() if key not in volatile}
 
 

@@ -37,8 +37,13 @@ def test_configure_routes_each_method_to_work_or_to_the_no_op() -> None:
     assert routed(commands, "succeeded") is LoggingCommandListener.succeeded
     assert routed(heartbeat, "started") is ignore
     assert routed(heartbeat, "failed") is LoggingHeartbeatListener.failed
-    assert routed(pool, "connection_check_out_started") is ignore
-    assert routed(pool, "connection_checked_out") is remember  # only the number
+    # Pool pressure counts every check-out (see test_pool_pressure.py).
+    assert routed(pool, "connection_check_out_started") is (
+        LoggingConnectionPoolListener.connection_check_out_started
+    )
+    assert routed(pool, "connection_checked_out") is (
+        LoggingConnectionPoolListener.connection_checked_out
+    )
     classes = [type(listener) for listener in api._GLOBAL]
     mongo_structlog.configure(output="stderr", level="debug")
     assert [type(listener) for listener in api._GLOBAL] == classes  # routed in place
@@ -69,9 +74,10 @@ def test_each_listener_has_a_class_of_its_own() -> None:
 
 
 def test_without_the_command_family_a_check_out_at_info_is_the_no_op() -> None:
-    *_, pool = mongo_structlog.listeners(output="stderr", families="pool,heartbeat")
+    # Without the pool family either (pool pressure counts every check-out).
+    *_, pool = mongo_structlog.listeners(output="stderr", families="server,heartbeat")
     assert routed(pool, "connection_checked_out") is ignore
-    *_, pool = mongo_structlog.listeners(output="stderr")
+    *_, pool = mongo_structlog.listeners(output="stderr", families="command,heartbeat")
     assert routed(pool, "connection_checked_out") is remember
 
 
