@@ -8,8 +8,8 @@ which a :class:`~.pipeline.Pipeline` holds and its listeners call:
   ``last_update_time`` (``time.monotonic()``), the moment the driver observed it.
   :func:`observed` turns that into the record's wall-clock ``timestamp`` and says how much
   later PyMongo published it (``published_after_micros``). The monotonic-to-wall offset is
-  read afresh for each conversion (two clock reads, on rare events), so a stepped wall
-  clock never skews later records.
+  kept and taken again when the wall clock moves away from it (two clock reads per
+  conversion, on rare events).
 - **Topology incidents** (:class:`TopologyWatch`): the last writable server lost, one
   back (with how long there was none), the primary moving; state per topology id.
 - **Pool pressure** (:class:`PoolWatch`): per pool address, the connections out (and the
@@ -65,8 +65,18 @@ DEFAULT_MAX_POOL_SIZE = 100
 Emit = Callable[[str, str, dict[str, Any]], None]
 
 
+#: Wall-clock time minus monotonic time; see :func:`observed`.
+_offset = time.time() - time.monotonic()
+#: How far the offset may drift before it is taken again (seconds).
+_OFFSET_TOLERANCE = 0.001
+
+
 def observed(monotonic_time: float | None) -> dict[str, Any]:
     """``timestamp`` (wall-clock UTC) of a moment on PyMongo's monotonic clock, and its age.
+
+    The wall-clock offset is kept, so two records of one observation carry the same
+    timestamp to the microsecond, and taken again once the wall clock has moved away
+    from it by more than a millisecond (stepped, or slewed by NTP over time).
 
     Args:
         monotonic_time: A ``time.monotonic()`` reading, such as
@@ -76,9 +86,19 @@ def observed(monotonic_time: float | None) -> dict[str, Any]:
         ``{"timestamp": ..., "published_after_micros": ...}``: the moment in RFC 3339 and how
         long ago it was (never negative).
     """
-    wall = time.time()
-    age = 0.0 if monotonic_time is None else max(0.0, time.monotonic() - monotonic_time)
-    return {"timestamp": rfc3339_now(wall - age), "published_after_micros": round(age * 1e6)}
+    global _offset
+    now = time.monotonic()
+    offset = time.time() - now
+    if abs(offset - _offset) > _OFFSET_TOLERANCE:
+        _offset = offset
+    else:
+        offset = _offset
+    if monotonic_time is None or monotonic_time > now:
+        monotonic_time = now
+    return {
+        "timestamp": rfc3339_now(monotonic_time + offset),
+        "published_after_micros": round((now - monotonic_time) * 1e6),
+    }
 
 
 def server_observed(event: Any) -> dict[str, Any]:

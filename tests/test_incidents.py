@@ -190,8 +190,8 @@ HEARTBEAT_MS = 500
 #: How late the driver may observe a change the test made: one heartbeat, and some slack
 #: for a loaded machine. PyMongo publishes up to EVENTS_QUEUE_S later still: a timestamp
 #: taken at publication would often miss these bounds.
-OBSERVED_WITHIN = HEARTBEAT_MS / 1000 + 0.3
-EVENTS_QUEUE_S = 1.5
+OBSERVED_WITHIN = HEARTBEAT_MS / 1000 + 0.7
+EVENTS_QUEUE_S = 2.5
 
 
 @dataclass
@@ -293,8 +293,8 @@ def test_a_failover_is_stamped_when_observed_and_its_window_matches_the_tests_cl
     ]
     # Observed within a heartbeat of the moment the test made each change.
     lost_at, restored_at = seconds(lost["timestamp"]), seconds(restored["timestamp"])
-    assert stepped_down <= lost_at <= stepped_down + OBSERVED_WITHIN
-    assert elected <= restored_at <= elected + OBSERVED_WITHIN
+    assert stepped_down <= lost_at <= stepped_down + OBSERVED_WITHIN, (stepped_down, lost)
+    assert elected <= restored_at <= elected + OBSERVED_WITHIN, (elected, restored)
     # The window is the distance between the two observations (to clock-read precision)...
     window = restored["unavailable_micros"] / 1e6
     assert abs(window - (restored_at - lost_at)) < 0.001
@@ -304,44 +304,21 @@ def test_a_failover_is_stamped_when_observed_and_its_window_matches_the_tests_cl
         <= window
         <= elected - stepped_down + OBSERVED_WITHIN
     )
-    # PyMongo published them later; a record says by how much.
-    for record in (lost, restored, changed):
-        assert type(record["published_after_micros"]) is int
-        assert 0 <= record["published_after_micros"] <= (EVENTS_QUEUE_S + 1) * 1e6
-    assert mongo_structlog.stats()["internal_errors"] == 0
-
-
-def test_the_topology_and_server_changes_of_a_step_down_carry_the_observed_time(
-    rs: ReplicaSet, log_path: Path
-) -> None:
-    old = rs.hosts[0]
-    client: MongoClient[dict[str, Any]] = MongoClient(
-        rs.uri(),
-        heartbeatFrequencyMS=HEARTBEAT_MS,
-        serverSelectionTimeoutMS=5000,
-        event_listeners=mongo_structlog.listeners(output=str(log_path)),
-    )
-    try:
-        client.admin.command("ping")
-        wait_for(log_path, lambda rs_: any(r.get("primary") == old for r in rs_))
-        stepped_down = rs.set_primary(None)
-        records = wait_for(log_path, lambda rs_: bool(named(rs_, LOST)))
-    finally:
-        client.close()
-
+    # The step-down's own server and topology changes carry the same observed time.
     (server,) = [
         r
         for r in named(records, "mongodb.server.description_changed")
-        if (r["server_address"], r["new_server_type"]) == (old, "RSSecondary")
+        if (r["server_address"], r["previous_server_type"], r["new_server_type"])
+        == (old, "RSPrimary", "RSSecondary")
     ]
     (topology,) = [
         r
         for r in named(records, "mongodb.topology.description_changed")
         if r["had_writable_server"] and not r["has_writable_server"]
     ]
-    for record in (server, topology):
-        observed_at = seconds(record["timestamp"])
-        assert stepped_down <= observed_at <= stepped_down + OBSERVED_WITHIN
+    assert server["timestamp"] == topology["timestamp"] == lost["timestamp"]
+    # PyMongo published them later; a record says by how much.
+    for record in (server, topology, lost, restored, changed):
         assert type(record["published_after_micros"]) is int
-    # The topology change is the server's, observed at the same moment.
-    assert topology["timestamp"] == server["timestamp"]
+        assert 0 <= record["published_after_micros"] <= (EVENTS_QUEUE_S + 1) * 1e6
+    assert mongo_structlog.stats()["internal_errors"] == 0
