@@ -169,9 +169,9 @@ class TopologyWatch:
         """
         previous, new = event.previous_description, event.new_description
         seen = _newest_change(previous, new)
-        if seen is None:
-            seen = time.monotonic()
         timing = observed(seen)
+        if seen is None:  # no server: the change is published as it is seen
+            seen = time.monotonic()
         fields.update(timing)
         topology_id = str(event.topology_id)
         if new.topology_type_name == "Unknown":  # reset by close(): not an incident
