@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import threading
 import time
 import weakref
@@ -363,9 +364,13 @@ class _Alarm:
     """
 
     def __init__(self) -> None:
+        self._order = itertools.count()
+        self.forked()
+
+    def forked(self) -> None:
+        """Start afresh (also in a forked child: no thread there, its lock maybe held)."""
         self._cond = threading.Condition(threading.Lock())
         self._heap: list[tuple[float, int, weakref.ref[PoolWatch], _Pool, int]] = []
-        self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
     def arm(self, deadline: float, watch: PoolWatch, pool: _Pool, token: int) -> None:
@@ -407,6 +412,7 @@ class _Alarm:
 
 
 _ALARM = _Alarm()
+os.register_at_fork(after_in_child=_ALARM.forked)
 
 
 class Incidents:

@@ -230,3 +230,11 @@ def test_without_the_pool_family_nothing_is_counted(log_path: Path) -> None:
     pool.connection_checked_out(f.checked_out(1, seconds=1.0))
     commands.started(f.command_started())
     assert read_records(log_path) == []
+
+
+def test_an_event_the_watch_cannot_read_is_counted_not_raised(log_path: Path) -> None:
+    pool = pool_listener(log_path)
+    pool.connection_check_out_started(object())
+    pool.connection_checked_in(object())
+    assert mongo_structlog.stats()["internal_errors"] == 2
+    assert read_records(log_path) == []
