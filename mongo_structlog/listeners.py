@@ -19,7 +19,7 @@ from pymongo.monitoring import CommandStartedEvent
 
 from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
-from ._incidents import server_observed
+from ._incidents import server_observed  # incidents:
 from ._routing import Routed, ignore, remember
 from .pipeline import Pipeline
 from .sampling import keep_request

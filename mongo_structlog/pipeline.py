@@ -15,7 +15,7 @@ from typing import Any
 
 from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
-from ._incidents import Incidents
+from ._incidents import Incidents  # incidents:
 from .correlation import Correlator
 from .deferred import Later
 from .documents import DocumentRenderer, collection_of, is_sensitive
