@@ -38,6 +38,11 @@ _BACKGROUND_EVENTS = frozenset(
         "mongodb.topology.opened",
         "mongodb.topology.description_changed",
         "mongodb.topology.closed",
+        # incidents: derived on the topology's event thread, or the pool alarm's
+        "mongodb.topology.writable_server_lost",
+        "mongodb.topology.writable_server_restored",
+        "mongodb.topology.primary_changed",
+        "mongodb.pool.starving",
     }
 )
 
@@ -57,6 +62,9 @@ OWN_FIELDS = frozenset(
         "span_id", "suppressed_event", "sampled_out", "burst_limited", "interval_ms",
         "max_pool_size", "min_pool_size", "max_connecting", "max_idle_time_ms",
         "wait_queue_timeout_ms", "interrupt_connections", "service_id",
+        # incidents: observed times, topology incidents, pool pressure
+        "published_after_micros", "previous_primary", "unavailable_micros", "in_use",
+        "waiting", "oldest_in_use_micros", "oldest_in_use_command", "oldest_waiting_micros",
     }
 )  # fmt: skip
 
