@@ -234,6 +234,11 @@ class _Pool:
 
 #: This thread's or task's check-out in progress: its token in its pool's ``waiters``.
 _WAITING: ContextVar[int] = ContextVar("mongo_structlog_waiting", default=-1)
+_get_waiting = _WAITING.get
+_set_waiting = _WAITING.set
+_monotonic = time.monotonic
+#: A pool without a limit is never full.
+_NO_LIMIT = float("inf")
 
 
 class PoolWatch:
@@ -263,10 +268,9 @@ class PoolWatch:
         self._tokens = itertools.count()
 
     def _pool(self, address: Any) -> _Pool:
-        pool = self._pools.get(address)
-        if pool is None:  # created before this watch (a reconfigure): limit unknown
-            pool = self._pools.setdefault(address, _Pool(address, DEFAULT_MAX_POOL_SIZE))
-        return pool
+        """The pool at ``address``; one created before this watch (a reconfigure) is
+        counted from now, with PyMongo's default limit."""
+        return self._pools.setdefault(address, _Pool(address, DEFAULT_MAX_POOL_SIZE))
 
     def created(self, event: Any) -> None:
         """A pool was created: learn its ``maxPoolSize`` (``None``: no limit)."""
@@ -280,25 +284,14 @@ class PoolWatch:
 
     def check_out_started(self, event: Any) -> None:
         """A check-out began: it waits until it ends; a full pool arms the starving alarm."""
-        pool = self._pool(event.address)
+        address = event.address
+        pool = self._pools.get(address) or self._pool(address)
         token = next(self._tokens)
-        now = time.monotonic()
-        pool.waiters[token] = now
-        _WAITING.set(token)
-        if (
-            self._report is not None
-            and pool.max_size is not None
-            and len(pool.out) >= pool.max_size
-            and not pool.starving
-        ):
+        pool.waiters[token] = now = _monotonic()
+        _set_waiting(token)
+        full = len(pool.out) >= (pool.max_size or _NO_LIMIT)
+        if full and self._report is not None and not pool.starving:
             _ALARM.arm(now + self._slow, self, pool, token)
-
-    def _ended(self, pool: _Pool) -> float:
-        """This context's check-out stopped waiting; return when it started (or now)."""
-        start = pool.waiters.pop(_WAITING.get(), None)
-        if not pool.waiters:
-            pool.starving = False
-        return time.monotonic() if start is None else start
 
     def checked_out(self, event: Any) -> dict[str, Any] | None:
         """A connection was checked out.
@@ -309,12 +302,16 @@ class PoolWatch:
         """
         if type(event) is not ConnectionCheckedOutEvent:
             return None  # nothing to count (the listener is called with what PyMongo gives)
-        pool = self._pool(event.address)
-        start = self._ended(pool)
+        address = event._msl_address  # type: ignore[attr-defined]
+        pool = self._pools.get(address) or self._pool(address)
+        waiters = pool.waiters
+        start = waiters.pop(_get_waiting(), None)
+        if not waiters:
+            pool.starving = False
         wait = event.duration
-        now = start + wait if isinstance(wait, float) else time.monotonic()
-        pool.out[event.connection_id] = now
-        if isinstance(wait, float) and wait >= self._slow:
+        now = _monotonic() if start is None or wait is None else start + wait
+        pool.out[event._msl_connection_id] = now  # type: ignore[attr-defined]
+        if wait is not None and wait >= self._slow:
             fields = pool.pressure(now)
             fields["slow"] = True
             return fields
@@ -322,16 +319,20 @@ class PoolWatch:
 
     def check_out_failed(self, event: Any) -> dict[str, Any]:
         """A check-out failed: the pressure fields at that moment (it waits no more)."""
-        pool = self._pool(event.address)
-        self._ended(pool)
-        return pool.pressure(time.monotonic())
+        address = event.address
+        pool = self._pools.get(address) or self._pool(address)
+        pool.waiters.pop(_get_waiting(), None)
+        if not pool.waiters:
+            pool.starving = False
+        return pool.pressure(_monotonic())
 
     def checked_in(self, event: Any) -> None:
         """A connection came back: no longer out, its command forgotten."""
         pool = self._pools.get(event.address)
         if pool is not None:
-            pool.out.pop(event.connection_id, None)
-            pool.commands.pop(event.connection_id, None)
+            connection_id = event.connection_id
+            pool.out.pop(connection_id, None)
+            pool.commands.pop(connection_id, None)
 
     def command_started(self, address: Any, command_name: str) -> None:
         """A command started on this thread's or task's connection: remember its name."""

@@ -267,18 +267,15 @@ class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
         except Exception as exc:
             p.internal_error(name, exc)
 
-    def _track(self, watch: Callable[[Any], Any], event: Any) -> Any:
-        """incidents: feed one event to the pool watch, inside the boundary."""
-        try:
-            return watch(event)
-        except Exception as exc:
-            self._pipeline.internal_error("pool pressure", exc)
-            return None
-
     def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
         """A server's pool was created (with its options)."""
-        self._track(self._pipeline.incidents.pools.created, event)  # incidents:
-        if self._pipeline.pool_info_on:  # incidents: routed for tracking too
+        p = self._pipeline
+        try:
+            p.incidents.pools.created(event)  # incidents: the pool's limit
+        except Exception as exc:
+            p.internal_error("pool created", exc)
+            return
+        if p.pool_info_on:  # incidents: routed for the counts too
             self._state("info", "mongodb.pool.created", event, ev.pool_options_fields)
 
     def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
@@ -291,8 +288,13 @@ class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
 
     def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
         """A pool was closed."""
-        self._track(self._pipeline.incidents.pools.closed, event)  # incidents:
-        if self._pipeline.pool_info_on:  # incidents: routed for tracking too
+        p = self._pipeline
+        try:
+            p.incidents.pools.closed(event)  # incidents: forget its counts
+        except Exception as exc:
+            p.internal_error("pool closed", exc)
+            return
+        if p.pool_info_on:  # incidents: routed for the counts too
             self._state("info", "mongodb.pool.closed", event)
 
     def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
@@ -320,8 +322,13 @@ class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
         self, event: monitoring.ConnectionCheckOutStartedEvent
     ) -> None:
         """A thread asked the pool for a connection (chatter)."""
-        self._track(self._pipeline.incidents.pools.check_out_started, event)  # incidents:
-        if self._pipeline.pool_chatter_on:  # incidents: routed for tracking too
+        p = self._pipeline
+        try:
+            p.incidents.pools.check_out_started(event)  # incidents: one more waiting
+        except Exception as exc:
+            p.internal_error("connection check_out_started", exc)
+            return
+        if p.pool_chatter_on:  # incidents: routed for the counts too
             self._chatter("mongodb.connection.check_out_started", event)
 
     def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
@@ -337,14 +344,23 @@ class LoggingConnectionPoolListener(Routed, monitoring.ConnectionPoolListener):
         p = self._pipeline
         if p.command_on:
             remember(self, event)
-        slow = self._track(p.incidents.pools.checked_out, event)  # incidents: slow -> pressure
+        try:
+            slow = p.incidents.pools.checked_out(event)  # incidents: pressure if slow
+        except Exception as exc:
+            p.internal_error("connection checked_out", exc)
+            return
         if slow is not None and p.pool_warning_on:  # incidents: a slow check-out, always
             self._state("warning", "mongodb.connection.checked_out", event, lambda _: slow)
-        elif p.pool_chatter_on:  # incidents: routed for tracking too
+        elif p.pool_chatter_on:  # incidents: routed for the counts too
             self._chatter("mongodb.connection.checked_out", event)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         """A connection was checked back in (chatter)."""
-        self._track(self._pipeline.incidents.pools.checked_in, event)  # incidents:
-        if self._pipeline.pool_chatter_on:  # incidents: routed for tracking too
+        p = self._pipeline
+        try:
+            p.incidents.pools.checked_in(event)  # incidents: one fewer out
+        except Exception as exc:
+            p.internal_error("connection checked_in", exc)
+            return
+        if p.pool_chatter_on:  # incidents: routed for the counts too
             self._chatter("mongodb.connection.checked_in", event)
