@@ -321,6 +321,16 @@ ROWS: tuple[Row, ...] = (
         "A connection was checked out.", sampled=True, address=_POOL_ADDRESS),
     _pool("mongodb.connection.checked_in", "debug", "connection_checked_in",
           "A connection was checked back in."),
+    # Derived records (no PyMongo event of their own; see _incidents): the method is the
+    # one whose event reveals them, so that it is routed while they are logged.
+    Row("mongodb.topology.writable_server_lost", "topology", "warning", "topology",
+        "description_changed", "The last writable server went.", background=True),
+    Row("mongodb.topology.writable_server_restored", "topology", "info", "topology",
+        "description_changed", "A writable server is back.", background=True),
+    Row("mongodb.topology.primary_changed", "topology", "info", "topology",
+        "description_changed", "The primary moved to another server.", background=True),
+    Row("mongodb.pool.starving", "pool", "warning", "pool", "connection_check_out_started",
+        "A check-out has waited SLOW_MS on a full pool.", background=True),
 )  # fmt: skip
 
 #: Rows by record name.

@@ -172,6 +172,9 @@ def command_started(self: Any, event: CommandStartedEvent) -> None:
     """Remember the command; log it at ``debug`` when sampled in."""
     p = self._pipeline
     try:
+        note = p.pool_note
+        if note is not None:  # which command holds the connection, for pool pressure
+            note(event._msl_connection_id, event.command_name)  # type: ignore[attr-defined]
         request_id = event._msl_request_id  # type: ignore[attr-defined]
         keep = p.keep_mode
         if keep and (keep == 1 or keep_request(request_id, p.command_cutoff)):

@@ -49,6 +49,8 @@ OWN_FIELDS = frozenset(
         "span_id", "suppressed_event", "sampled_out", "burst_limited", "interval_ms",
         "max_pool_size", "min_pool_size", "max_connecting", "max_idle_time_ms",
         "wait_queue_timeout_ms", "interrupt_connections", "service_id",
+        "published_after_micros", "previous_primary", "unavailable_micros", "in_use",
+        "waiting", "oldest_in_use_micros", "oldest_in_use_command", "oldest_waiting_micros",
     }
 )  # fmt: skip
 

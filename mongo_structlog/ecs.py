@@ -88,6 +88,15 @@ _MONGODB_KEYS: Final = frozenset(
         "sampled_out",
         "burst_limited",
         "interval_ms",
+        # incidents: observed times, topology incidents, pool pressure (docs/incidents.md)
+        "published_after_micros",
+        "previous_primary",
+        "unavailable_micros",
+        "in_use",
+        "waiting",
+        "oldest_in_use_micros",
+        "oldest_in_use_command",
+        "oldest_waiting_micros",
     }
 )
 

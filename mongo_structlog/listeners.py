@@ -30,6 +30,7 @@ from ._catalogue import (
     server_changed_fields,
     topology_changed_fields,
 )
+from ._incidents import server_observed
 
 __all__ = [
     "LoggingCommandListener",
@@ -73,6 +74,7 @@ class LoggingServerListener(_fast.Routed, monitoring.ServerListener):
         p = self._pipeline
         try:
             fields = server_changed_fields(event, p.renderer)
+            fields.update(server_observed(event))  # stamped when the driver observed it
             p.emit("info", "mongodb.server.description_changed", fields)
         except Exception as exc:
             p.internal_error("server description_changed", exc)
@@ -139,6 +141,8 @@ class LoggingTopologyListener(_fast.Routed, monitoring.TopologyListener):
         p = self._pipeline
         try:
             fields = topology_changed_fields(event)
+            # Stamps the change when observed; the incidents it reveals are written after it.
+            incidents = p.incidents.topology_changed(event, fields)
             # Closing the client resets the topology to Unknown: not an incident.
             lost_writable = (
                 fields["had_writable_server"]
@@ -148,13 +152,65 @@ class LoggingTopologyListener(_fast.Routed, monitoring.TopologyListener):
             method = "warning" if lost_writable else "info"
             if p.logs_at(method, "mongodb.topology.description_changed"):
                 p.emit(method, "mongodb.topology.description_changed", fields)
+            p.incidents.write(incidents)
         except Exception as exc:
             p.internal_error("topology description_changed", exc)
 
 
 @_from_catalogue("pool")
 class LoggingConnectionPoolListener(_fast.Routed, monitoring.ConnectionPoolListener):
-    """Pool and connection events: state changes always, check-out/in chatter at ``debug``."""
+    """Pool and connection events: state changes always, check-out/in chatter at ``debug``.
+
+    The pool's check-out and check-in events also keep the counts behind pool pressure
+    (:class:`._incidents.PoolWatch`) whenever the family is on, logged or not.
+    """
+
+    def _routed(self, pipeline: Any, method: str, names: tuple[str, ...]) -> bool:
+        return (
+            method in _TRACKED and pipeline.logs("mongodb.connection.check_out_failed")
+        ) or super()._routed(pipeline, method, names)
+
+    def _count(self, what: str, event: Any) -> bool:
+        """Feed the pool watch; False (counted, reported) when that failed."""
+        p = self._pipeline
+        try:
+            getattr(p.incidents.pools, what)(event)
+        except Exception as exc:
+            p.internal_error(f"pool {what}", exc)
+            return False
+        return True
+
+    def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
+        """A server's pool was created (with its options); its limit is kept."""
+        if self._count("created", event) and self._pipeline.logs("mongodb.pool.created"):
+            _POOL_CREATED(self, event)
+
+    def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
+        """A pool was closed; its counts are forgotten."""
+        if self._count("closed", event) and self._pipeline.logs("mongodb.pool.closed"):
+            _POOL_CLOSED(self, event)
+
+    def connection_check_out_started(
+        self, event: monitoring.ConnectionCheckOutStartedEvent
+    ) -> None:
+        """A thread asked the pool for a connection (chatter); one more waiting."""
+        if self._count("check_out_started", event) and self._pipeline.pool_chatter_on:
+            self._chatter("mongodb.connection.check_out_started", event)
+
+    def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
+        """A connection was checked back in (chatter); one fewer out."""
+        if self._count("checked_in", event) and self._pipeline.pool_chatter_on:
+            self._chatter("mongodb.connection.checked_in", event)
+
+    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
+        """A check-out failed: ``error``, with the pool's pressure at that moment."""
+        p = self._pipeline
+        try:
+            fields = connection_fields(event)
+            fields.update(p.incidents.pools.check_out_failed(event))
+            p.emit("error", "mongodb.connection.check_out_failed", fields)
+        except Exception as exc:
+            p.internal_error("connection check_out_failed", exc)
 
     def _chatter(self, name: str, event: Any) -> None:
         p = self._pipeline
@@ -182,5 +238,38 @@ class LoggingConnectionPoolListener(_fast.Routed, monitoring.ConnectionPoolListe
             self._chatter("mongodb.connection.closed", event)
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
-        """A connection was checked out (chatter; ``duration_micros`` is the wait)."""
-        self._chatter("mongodb.connection.checked_out", event)
+        """A connection was checked out (chatter; ``duration_micros`` is the wait).
+
+        A check-out that waited at least ``SLOW_MS`` is written at ``warning`` with
+        ``slow: true`` and the pool's pressure, chatter or not.
+        """
+        p = self._pipeline
+        try:
+            slow = p.incidents.pools.checked_out(event)
+            if slow is not None:
+                if p.logs_at("warning", "mongodb.connection.checked_out"):
+                    fields = connection_fields(event)
+                    fields.update(slow)
+                    p.emit("warning", "mongodb.connection.checked_out", fields)
+                return
+        except Exception as exc:
+            p.internal_error("connection checked_out", exc)
+            return
+        if p.pool_chatter_on:
+            self._chatter("mongodb.connection.checked_out", event)
+
+
+#: The pool methods that keep pressure counts whenever the family is on.
+_TRACKED = frozenset(
+    {
+        "pool_created",
+        "pool_closed",
+        "connection_check_out_started",
+        "connection_checked_out",
+        "connection_checked_in",
+        "connection_check_out_failed",
+    }
+)
+_MADE = made("pool")
+_POOL_CREATED = _MADE["pool_created"]
+_POOL_CLOSED = _MADE["pool_closed"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _commands
 from ._catalogue import BY_NAME
+from ._incidents import Incidents
 from .documents import DocumentRenderer
 from .lifecycle import MAY_COME_FIRST, SUMMARY, Finisher, header
 from .output import Output, build_output
@@ -54,6 +55,10 @@ class Pipeline:
         self.level = level
         self._families = frozenset(settings.families)
         self.command_started_on = self.logs("mongodb.command.started")
+        #: Check-out/in chatter is written (the pool methods run for pressure counts anyway).
+        self.pool_chatter_on = self.logs("mongodb.connection.checked_in")
+        #: Pool pressure counts are kept: the pool family is on.
+        self.pool_tracked = self.logs("mongodb.connection.check_out_failed")
         self.summary_on = level <= LEVELS["info"]
 
         self.command_rate = settings.command_rate
@@ -86,6 +91,10 @@ class Pipeline:
         #: Call to end this set: the last summary records, then the output closes.
         self.finisher = Finisher(self.output, self.suppressed, self.summary_on)
         self._unstamped = per_client
+        #: Topology incidents and pool pressure (see :mod:`._incidents`).
+        self.incidents = Incidents(self)
+        #: Called with each started command's server and name (pool pressure), or None.
+        self.pool_note = self.incidents.pools.command_started if self.pool_tracked else None
 
     def logs(self, name: str) -> bool:
         """Whether these settings write record ``name`` at some level (its family on, its level)."""

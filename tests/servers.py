@@ -88,6 +88,7 @@ def without_volatile(record: dict[str, Any], *keys: str) -> dict[str, Any]:
     """A copy of ``record`` without fields that change per run (timestamps, ids, durations)."""
     volatile = {
         "timestamp",
+        "published_after_micros",
         "duration_micros",
         "driver_request_id",
         "operation_id",

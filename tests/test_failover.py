@@ -349,11 +349,15 @@ def test_pool_exhaustion_fails_the_waiter_with_reason_timeout_and_its_wait(
     wait = failed[0]["duration_micros"]
     assert type(wait) is int
     assert wait >= 200_000  # it waited out waitQueueTimeoutMS (0.2 s), in microseconds
-    assert without_volatile(failed[0]) == {
+    assert without_volatile(failed[0], "oldest_in_use_micros") == {
         "level": "error",
         "event": "mongodb.connection.check_out_failed",
         **address_of(server),
         "reason": "timeout",
+        "in_use": 1,
+        "max_pool_size": 1,
+        "waiting": 0,
+        "oldest_in_use_command": "find",
     }
     # The held command still completes, and nothing else went wrong.
     assert [r["command_name"] for r in named(records, "mongodb.command.succeeded")] == [
