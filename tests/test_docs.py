@@ -55,7 +55,7 @@ def code_blocks(text: str, language: str) -> list[str]:
 def emitted_event_names() -> set[str]:
     """Every string constant in the package that is a whole event name."""
     names: set[str] = set()
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Constant)

@@ -390,25 +390,12 @@ def _command(name: str, command: Mapping[str, Any], depth: int, walk: Walk, whol
     walk[0] -= len(command)
     if walk[0] < 0:
         return _TOO_LARGE
-    actions, safe, limit = walk[4], walk[1], walk[3]
+    actions, limit = walk[4], walk[3]
     out: dict[str, Any] = {}
     items = iter(command.items())
     for key, item in items:  # the first member names the command's target
         if whole or key not in _UNSHAPED:
-            left = walk[0]
-            name_, redacted = key, False
-            if key not in safe:
-                name_, redacted = walk[2].lookup(key)
-                walk[6] = walk[6] or type(key) is not str
-            if redacted:
-                out[name_] = REDACTED
-            elif type(item) is str:
-                kept = name in COLLECTION_COMMANDS
-                out[name_] = (item if len(item) <= limit else item[:limit]) if kept else _Q
-            else:
-                out[name_] = _target(name, item, depth + 1, walk)
-            if key in _UNSHAPED:
-                walk[0] = left
+            _first(name, key, item, depth, walk, out)
         walk[5] = item  # set last: an explained command sets it first
         break
     for key, item in items:
@@ -435,6 +422,27 @@ def _command(name: str, command: Mapping[str, Any], depth: int, walk: Walk, whol
         else:
             _other(name, key, item, depth + 1, walk, out=out, whole=whole)
     return out
+
+
+def _first(  # noqa: PLR0917  # positional: called once per command on the hot path
+    name: str, key: Any, item: Any, depth: int, walk: Walk, out: dict[str, Any]
+) -> None:
+    """The first member, which names the command's target: a literal only for a collection."""
+    left = walk[0]
+    name_, redacted = key, False
+    if key not in walk[1]:
+        name_, redacted = walk[2].lookup(key)
+        walk[6] = walk[6] or type(key) is not str
+    if redacted:
+        out[name_] = REDACTED
+    elif type(item) is str:
+        limit = walk[3]
+        kept = name in COLLECTION_COMMANDS
+        out[name_] = (item if len(item) <= limit else item[:limit]) if kept else _Q
+    else:
+        out[name_] = _target(name, item, depth + 1, walk)
+    if key in _UNSHAPED:
+        walk[0] = left
 
 
 def _other(
