@@ -16,7 +16,6 @@ from typing import Any
 from . import _eventslots  # noqa: F401  # the slot names read below are checked there
 from . import events as ev
 from .correlation import Correlator
-from .deferred import Later
 from .documents import DocumentRenderer, collection_of, is_sensitive
 from .lifecycle import MAY_COME_FIRST, SUMMARY, Finisher, header
 from .output import Output, build_output, rfc3339_now
@@ -28,10 +27,6 @@ __all__ = ["Pipeline"]
 
 _DEBUG, _INFO, _WARNING, _ERROR = (LEVELS[name] for name in ("debug", "info", "warning", "error"))
 _SUCCEEDED = "mongodb.command.succeeded"
-
-#: A queued output's writer thread reads a command's documents only while fewer records
-#: than this wait for it; behind that, they are read at once (and let go).
-DEFER_WHILE_BELOW = 8
 
 #: The ``ConnectionCheckedOutEvent`` of the connection this thread or task last checked out.
 #: PyMongo's command events name only the server, so the pool listener leaves the
@@ -64,9 +59,6 @@ class Pipeline:
             output = build_output(settings, clean=self.renderer.context_value)
         self.output = output
         self._log_record = output.log_record
-        # Not in modes that write values: those are written as PyMongo sent them.
-        deferred = output.deferred and settings.documents in ("shape", "none")
-        self._backlog = output.sink.backlog if deferred else None
         level = settings.level_number
         families = set(settings.families)
         self.level = level
@@ -137,14 +129,13 @@ class Pipeline:
         return header(method, event, self.finisher.topology_id, timestamp)
 
     def write(self, method: str, event: str, record: dict[str, Any]) -> None:
-        """Hand a complete record (from :meth:`header`) to the output and count it."""
+        """Hand a complete record (from :meth:`header`) to the output, which counts it."""
         if self._unstamped and event in MAY_COME_FIRST:  # before the topology id is known
             held = self.finisher.hold(method, event, record)
             if held is None:
                 return
             record = held
         self._log_record(method, record)
-        STATS.emitted(event)
 
     def learn_topology(self, topology_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         """A per-client set learns its client's topology id.
@@ -297,22 +288,12 @@ class Pipeline:
             sensitive = is_sensitive(lowered, None) or lowered in ("hello", "ismaster")
         fields = self._command_fields(event, started, self.header(method, name))
         fields["duration_micros"] = duration
-        # With a queued output the documents are read on the writer thread (see .deferred)
-        # while it keeps up: a few records at most hold on to their documents.
-        backlog = self._backlog
-        defer = backlog is not None and backlog() < DEFER_WHILE_BELOW
-        later = None
         if started is not None:
             late = self.command_started_on and not kept  # its started record needs them now
             if rendered is None:
                 command = {} if sensitive else started._msl_command
-                if defer and not late:
-                    later = Later(self.renderer, command_name, command)
-                    fields["command"] = fields["command_shape"] = later
-                else:
-                    rendered = self.renderer.command(command_name, command)
-            if later is None:
-                self._add_command_text(fields, rendered)
+                rendered = self.renderer.command(command_name, command)
+            self._add_command_text(fields, rendered)
             if late:
                 # Dropped at its start, now failed or slow: written late, stamped with the
                 # time it started (PyMongo's duration runs from there).
@@ -322,11 +303,6 @@ class Pipeline:
         if failed:
             failure = event._msl_failure
             fields.update(ev.failure_fields(failure, sensitive, self.renderer.error_message))
-        elif defer:
-            if later is None:
-                later = Later(self.renderer, command_name, None)
-            later.reply(event._msl_command_name, event._msl_reply, sensitive)
-            fields["reply"] = later
         else:
             reply = event._msl_reply
             fields["reply"] = self.renderer.reply(event._msl_command_name, reply, sensitive)
