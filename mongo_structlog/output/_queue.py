@@ -14,9 +14,11 @@ is written alone, and the kernel may split it).
 Bounds: closing the queue (``configure()``/``reset()`` replacing it, a dropped
 ``listeners()`` set) waits at most :data:`CLOSE_SECONDS`; a writer still making progress
 then finishes in the background, and a stuck one is abandoned, its queued records
-counted as dropped. At exit the writers get until each has written nothing for
-:data:`CLOSE_SECONDS`, and :data:`EXIT_SECONDS` in all. A forked child starts an empty
-queue and its own writer (the records queued before the fork are the parent's to write).
+counted as dropped (a background writer that stops making progress is abandoned too,
+by a reaper thread that looks every :data:`CLOSE_SECONDS`). At exit the writers get
+until each has written nothing for :data:`CLOSE_SECONDS`, and :data:`EXIT_SECONDS` in
+all. A forked child starts an empty queue and its own writer (the records queued before
+the fork are the parent's to write).
 """
 
 from __future__ import annotations
@@ -107,36 +109,45 @@ class _Writer:
     def _take(self, item: tuple[str, str, Any]) -> None:
         method, event, line = item
         if type(line) is not bytes:  # the stdlib hand-off: the logger call itself
-            self._write_batch()
-            self.sink.put(method, event, line)
+            if self._write_batch(in_hand=1):
+                self.sink.put(method, event, line)
             return
         batch = self._batch
         if not batch:
             self._limit = self.sink.batch_limit()
-        elif len(batch) + len(line) > self._limit:
-            self._write_batch()
+        elif len(batch) + len(line) > self._limit and not self._write_batch(in_hand=1):
+            return  # abandoned during the write: this record was counted as dropped
         batch += line
         self._events.append(event)
         self._ends.append(len(batch))
         if len(batch) >= self._limit or not self.pending.qsize():
             self._write_batch()
 
-    def _write_batch(self) -> None:
+    def _write_batch(self, in_hand: int = 0) -> bool:
+        """Write the gathered lines; count each written or failed.
+
+        Args:
+            in_hand: Records taken from the queue, not gathered, waiting for this write.
+
+        Returns:
+            False when the writer was abandoned during the write (those records, and the
+            ones in hand, were then counted as dropped).
+        """
         if not self._batch:
-            return
+            return not self.abandoned
         data, events, ends = bytes(self._batch), self._events, self._ends
         self._batch.clear()
         self._events, self._ends = [], []
-        self._in_flight = len(events)
+        self._in_flight = len(events) + in_hand
         done, exc = self.sink.write(data)
         with self._count_lock:
             if not self._in_flight:  # abandoned while writing: counted as dropped already
-                return
+                return False
             self._in_flight = 0
         if exc is None:
             for event in events:
                 STATS.emitted(event)
-            return
+            return True
         written = 0
         for end, event in zip(ends, events, strict=True):
             if end > done:
@@ -144,6 +155,7 @@ class _Writer:
             STATS.emitted(event)
             written += 1
         sink_failed(self.sink.name, exc, len(events) - written)
+        return True
 
     def _count_left(self, item: Any) -> None:
         lost = len(self._events) + _lost(item)
@@ -198,7 +210,40 @@ def _wait(writer: _Writer, event: threading.Event, stall: float, bound: float) -
 
 
 _QUEUED: weakref.WeakSet[QueuedSink] = weakref.WeakSet()
-_RETIRING: set[_Writer] = set()  # closed queues whose writer finishes in the background
+#: Writers of closed queues finishing in the background, with what they had handled when
+#: last looked at; the reaper abandons one that has written nothing since.
+_RETIRING: dict[_Writer, int] = {}
+_REAPER_LOCK = threading.Lock()
+_reaper: list[threading.Thread] = []
+
+
+def _retire(writer: _Writer) -> None:
+    with _REAPER_LOCK:
+        _RETIRING[writer] = writer.handled
+        if not _reaper or not _reaper[0].is_alive():
+            _reaper[:] = [
+                threading.Thread(target=_reap, name="mongo_structlog-reaper", daemon=True)
+            ]
+            _reaper[0].start()
+
+
+def _reap() -> None:
+    """Every :data:`CLOSE_SECONDS`, abandon retiring writers that wrote nothing since."""
+    while True:
+        time.sleep(CLOSE_SECONDS)
+        with _REAPER_LOCK:
+            for writer, seen in list(_RETIRING.items()):
+                if writer.ended.is_set():
+                    del _RETIRING[writer]
+                elif writer.handled == seen:
+                    del _RETIRING[writer]
+                    writer.abandon()
+                    writer.sink.close()
+                else:
+                    _RETIRING[writer] = writer.handled
+            if not _RETIRING:
+                _reaper.clear()
+                return
 
 
 class QueuedSink:
@@ -271,9 +316,8 @@ class QueuedSink:
         seen = writer.handled
         if writer.ended.wait(CLOSE_SECONDS):
             return
-        if writer.handled != seen:  # slow, not stuck: it ends on its own (or at exit)
-            _RETIRING.difference_update([w for w in _RETIRING if w.ended.is_set()])
-            _RETIRING.add(writer)
+        if writer.handled != seen:  # slow, not stuck: it finishes in the background
+            _retire(writer)
             return
         writer.abandon()
         self._sink.close()
@@ -295,7 +339,7 @@ def _flush_all_at_exit() -> None:
             marker = _Flushed()
             sink._pending.put(marker)
             waits.append((sink._writer, marker.done))
-    waits.extend((writer, writer.ended) for writer in _RETIRING)
+    waits.extend((writer, writer.ended) for writer in list(_RETIRING))
     for writer, done in waits:
         left = deadline - time.monotonic()
         if not _wait(writer, done, CLOSE_SECONDS, max(left, 0.0)):
@@ -303,7 +347,10 @@ def _flush_all_at_exit() -> None:
 
 
 def _restart_after_fork() -> None:
+    global _REAPER_LOCK
+    _REAPER_LOCK = threading.Lock()
     _RETIRING.clear()
+    _reaper.clear()
     for sink in list(_QUEUED):
         sink._after_fork()
 
