@@ -166,7 +166,7 @@ def _after_fork_in_parent() -> None:
         _LOCK.release()
 
 
-def _after_fork_in_child() -> None:
+def _after_fork_in_child() -> None:  # pragma: no cover - runs in a forked child
     global _LOCK
     _HELD_AT_FORK.clear()
     _LOCK = threading.Lock()

@@ -7,6 +7,7 @@ small bound, and counts every record it makes exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gc
 import json
@@ -226,6 +227,38 @@ def test_a_dropped_listener_set_with_a_stuck_sink_does_not_block_and_counts_its_
     eventually(lambda: mongo_structlog.stats()["queue_dropped"] > 0)
     stats = mongo_structlog.stats()
     assert stats["emitted_total"] + stats["queue_dropped"] == 200  # each counted once
+    assert stats["lost_reasons"] == {"queue: stuck": stats["queue_dropped"]}
+
+
+def test_a_sink_that_slows_down_then_stops_after_configure_is_abandoned_and_counted(
+    stuck_pipe: tuple[Path, int],
+) -> None:
+    fifo, reader = stuck_pipe
+    pool = mongo_structlog.listeners(output=str(fifo), queue_size=1000, burst_limit=0)[4]
+    fill(pool, 1000)
+    reading = threading.Event()
+
+    def read_slowly() -> None:  # a reader that keeps up a while, then stops for good
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            with contextlib.suppress(BlockingIOError):
+                os.read(reader, 4096)
+            reading.set()
+            time.sleep(0.05)  # 80 KiB a second: less than the queue holds
+
+    thread = threading.Thread(target=read_slowly)
+    thread.start()
+    assert reading.wait(10)
+    started = time.monotonic()
+    del pool
+    gc.collect()  # closed while the writer still makes progress: it goes on in the background
+    assert time.monotonic() - started < NEVER_BLOCKS_SECONDS
+    thread.join(10)
+
+    eventually(lambda: mongo_structlog.stats()["queue_dropped"] > 0)
+    stats = mongo_structlog.stats()
+    assert stats["emitted_total"] + stats["queue_dropped"] == 1000  # each counted once
+    assert stats["emitted_total"] > 100  # the writer did go on after the close
     assert stats["lost_reasons"] == {"queue: stuck": stats["queue_dropped"]}
 
 

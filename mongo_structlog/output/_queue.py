@@ -322,7 +322,7 @@ class QueuedSink:
         writer.abandon()
         self._sink.close()
 
-    def _after_fork(self) -> None:
+    def _after_fork(self) -> None:  # pragma: no cover - runs in a forked child (test_fork)
         # The parent's writer does not exist here, and its queued records are the
         # parent's to write: start afresh.
         self._lock = threading.Lock()
@@ -331,7 +331,7 @@ class QueuedSink:
             self._start()
 
 
-def _flush_all_at_exit() -> None:
+def _flush_all_at_exit() -> None:  # pragma: no cover - runs at exit (test_queue, a subprocess)
     deadline = time.monotonic() + EXIT_SECONDS
     waits: list[tuple[_Writer, threading.Event]] = []
     for sink in list(_QUEUED):
@@ -346,7 +346,7 @@ def _flush_all_at_exit() -> None:
             writer.abandon()
 
 
-def _restart_after_fork() -> None:
+def _restart_after_fork() -> None:  # pragma: no cover - runs in a forked child
     global _REAPER_LOCK
     _REAPER_LOCK = threading.Lock()
     _RETIRING.clear()

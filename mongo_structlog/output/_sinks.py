@@ -6,9 +6,9 @@ record once: written (``emitted``) or failed (``sink_errors``). Sinks never rais
 
 A file sink never writes to a descriptor it no longer owns. ``configure()``/``reset()``
 close the previous output while other threads may still be inside its ``write``: the
-descriptor is then closed by the last writer to leave, and a write that starts after the
-close is counted as lost (``sink: OutputClosed``) instead of going to whatever file the
-application opened next under the same number.
+descriptor is then closed by the writer inside once it is done, and a write that starts
+after the close is counted as lost (``sink: OutputClosed``) instead of going to whatever
+file the application opened next under the same number.
 
 Opening never blocks: the path is opened with ``O_NONBLOCK``. A FIFO (or socket) can block
 every write, so it is refused unless a queue stands in front of it; a FIFO nobody reads
@@ -36,6 +36,10 @@ PIPE_BUF: int = getattr(select, "PIPE_BUF", 4096)
 
 #: The most bytes a queue gathers into one ``write(2)`` to a regular file.
 BATCH_BYTES = 64 * 1024
+
+#: How long closing a file output waits for a writer inside ``write(2)``; then that
+#: writer closes the descriptor when its write returns.
+CLOSE_WAIT_SECONDS = 0.05
 
 
 class OutputClosed(OSError):
@@ -110,9 +114,11 @@ _FILES: weakref.WeakSet[FileSink] = weakref.WeakSet()
 class FileSink:
     """Appends lines to a file (or a FIFO) with unbuffered ``write(2)`` calls.
 
-    Writers and :meth:`close` share a lock held only for bookkeeping, never during a write:
-    a writer marks itself inside; ``close()`` forgets the descriptor at once and closes it
-    only when no writer is inside, otherwise the last writer to leave closes it.
+    A writer holds the sink's lock during its ``write(2)`` (appends to one file are
+    serialised by the kernel anyway). :meth:`close` never waits for it: it forgets the
+    descriptor at once, so no write starts after it, and the descriptor itself is closed
+    by whoever holds the lock next: ``close()`` if it gets it within
+    :data:`CLOSE_WAIT_SECONDS`, otherwise the writer inside, once its write returns.
 
     Args:
         path: The file's path (for messages, and for a deferred open).
@@ -123,10 +129,10 @@ class FileSink:
     def __init__(self, path: str, fd: int | None) -> None:
         self.name = path
         self._lock = threading.Lock()
+        self._close_lock = threading.Lock()
         self._fd = fd
         self._to_open = fd is None
-        self._inside = 0
-        self._closing: int | None = None  # a descriptor the last writer inside must close
+        self._closing: int | None = None  # forgotten by close(), closed by the lock's holder
         self._closed = False
         self._error: OSError | None = None  # why a deferred open failed
         self._limit = PIPE_BUF if fd is None else _limit_for_mode(os.fstat(fd).st_mode)
@@ -134,11 +140,25 @@ class FileSink:
 
     def put(self, method_name: str, event: str, line: bytes) -> None:
         """Write one record's line now and count it (written or failed)."""
-        exc = self.write(line)[1]
-        if exc is None:
-            STATS.emitted(event)
-        else:
+        # write() inlined: this is every synchronous record's path.
+        lock = self._lock
+        lock.acquire()
+        fd = self._fd
+        try:
+            if fd is None:
+                raise self._why_closed()
+            done = os.write(fd, line)
+            while done < len(line):  # a short write (a signal, a full disk): finish it
+                done += os.write(fd, memoryview(line)[done:])
+        except Exception as exc:
+            self._release()
             sink_failed(self.name, exc)
+            return
+        if self._closing is None:
+            lock.release()
+        else:
+            self._release()
+        STATS.emitted(event)
 
     def write(self, data: bytes) -> tuple[int, BaseException | None]:
         """Append ``data``, finishing short writes.
@@ -147,30 +167,30 @@ class FileSink:
             ``(bytes written, None)`` when all of it was written, else the bytes written
             before the failure and the failure (:class:`OutputClosed` after :meth:`close`).
         """
-        with self._lock:
-            fd = self._fd
-            if fd is None:
-                error = self._error
-                if error is None:
-                    error = OutputClosed(f"{self.name} was closed by configure() or reset()")
-                return 0, error
-            self._inside += 1
+        self._lock.acquire()
+        fd = self._fd
         done = 0
         try:
+            if fd is None:
+                raise self._why_closed()
             done = os.write(fd, data)
-            while done < len(data):  # a short write (a signal, a full disk): finish it
+            while done < len(data):
                 done += os.write(fd, memoryview(data)[done:])
         except Exception as exc:
             return done, exc
         finally:
-            self._leave()
+            self._release()
         return done, None
 
-    def _leave(self) -> None:
-        with self._lock:
-            self._inside -= 1
-            closing = self._closing if self._inside == 0 else None
-            self._closing = None if closing is not None else self._closing
+    def _why_closed(self) -> OSError:
+        if self._error is not None:
+            return self._error
+        return OutputClosed(f"{self.name} was closed by configure() or reset()")
+
+    def _release(self) -> None:
+        """Release the lock, first closing a descriptor :meth:`close` left to us."""
+        closing, self._closing = self._closing, None
+        self._lock.release()
         if closing is not None:
             _close_quietly(closing)
 
@@ -187,26 +207,30 @@ class FileSink:
             fd = os.open(self.name, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
             self._error = exc
-            self.close()
             return
-        with self._lock:
+        with self._close_lock:
             if self._closed:
-                closing: int | None = fd
+                _close_quietly(fd)
             else:
-                self._fd, closing = fd, None
-        if closing is not None:
-            _close_quietly(closing)
+                self._fd = fd
 
     def close(self) -> None:
-        """Stop writing: later records are counted as lost; the descriptor is closed at once,
-        or by the last writer still inside."""
-        with self._lock:
+        """Stop writing: no write starts after this, later records are counted as lost.
+
+        The descriptor is closed now, or by the writer inside once its write returns;
+        this never waits more than :data:`CLOSE_WAIT_SECONDS`.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
             self._closed = True
             fd, self._fd = self._fd, None
-            if fd is not None and self._inside:
-                self._closing, fd = fd, None
-        if fd is not None:
-            _close_quietly(fd)
+        if fd is None:
+            return
+        self._closing = fd
+        if self._lock.acquire(timeout=CLOSE_WAIT_SECONDS):
+            self._release()
+        # else a writer is inside a long write: it closes the descriptor when it returns
 
     def unblock(self) -> None:
         """Let a writer thread stuck opening an unread FIFO go (it then finds us closed)."""
@@ -214,10 +238,10 @@ class FileSink:
             with contextlib.suppress(OSError):
                 os.close(os.open(self.name, os.O_RDONLY | os.O_NONBLOCK))
 
-    def _after_fork(self) -> None:
-        # Threads inside write() at fork time do not exist here.
+    def _after_fork(self) -> None:  # pragma: no cover - runs in a forked child (test_fork)
+        # A thread inside write() at fork time does not exist here: its lock is free.
         self._lock = threading.Lock()
-        self._inside = 0
+        self._close_lock = threading.Lock()
         closing, self._closing = self._closing, None
         if closing is not None:
             _close_quietly(closing)
@@ -276,7 +300,7 @@ def _blocking_error(path: str) -> ValueError:
     )
 
 
-def _files_after_fork() -> None:
+def _files_after_fork() -> None:  # pragma: no cover - runs in a forked child
     for sink in list(_FILES):
         sink._after_fork()
 
