@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mockupdb import MockupDB
 from pymongo import MongoClient
 
@@ -316,3 +318,29 @@ def test_a_lone_surrogate_in_a_bound_value_is_written_escaped(log_path: Path, fm
     else:
         assert json.loads(text)["upload"] == "report-\\udcff.csv"
     assert mongo_structlog.stats()["emitted_total"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "ecs", "console"])
+def test_any_bound_text_is_written_as_one_record_and_never_lost(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "records"
+    pool = mongo_structlog.listeners(output=str(path), format=fmt)[4]
+
+    @settings(max_examples=60, deadline=None)
+    @given(value=st.text(st.characters(exclude_categories=()), max_size=40))  # surrogates too
+    def written(value: str) -> None:
+        before = mongo_structlog.stats()
+        size = path.stat().st_size if path.exists() else 0
+        with structlog.contextvars.bound_contextvars(upload=value):
+            pool.pool_ready(f.pool_ready())
+
+        after = mongo_structlog.stats()
+        assert after["emitted_total"] == before["emitted_total"] + 1
+        assert lost(after) == 0
+        with path.open("rb") as records:
+            records.seek(size)
+            line = records.read()
+        text = line.decode("utf-8")  # valid UTF-8, whatever the value
+        if fmt != "console":
+            assert type(json.loads(text)["upload"]) is str
+
+    written()
