@@ -33,7 +33,9 @@ class Stats:
     """Thread-safe counters; :meth:`snapshot` gives the ``stats()`` dict."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a garbage collection inside a counted section may finalise a dropped
+        # listener set, whose last records are counted on the same thread.
+        self._lock = threading.RLock()
         self._warned: set[str] = set()
         self._sources: weakref.WeakSet[Any] = weakref.WeakSet()
         self.clear()
@@ -41,7 +43,7 @@ class Stats:
 
     def _after_fork(self) -> None:
         # A lock held by another thread at fork time stays held forever in the child.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def clear(self) -> None:
         """Reset every counter to zero (the warn-once memory too)."""

@@ -134,7 +134,7 @@ class _Writer:
             ones in hand, were then counted as dropped).
         """
         if not self._batch:
-            return not self.abandoned
+            return True
         data, events, ends = bytes(self._batch), self._events, self._ends
         self._batch.clear()
         self._events, self._ends = [], []
@@ -191,6 +191,9 @@ _STUCK = "output sink stopped writing; records still queued were dropped"
 
 
 def _lost(item: Any) -> int:
+    """1 for a record taken from an abandoned queue; a flush waiting on it is answered."""
+    if type(item) is _Flushed:
+        item.done.set()
     return 1 if type(item) is tuple else 0
 
 
@@ -213,18 +216,20 @@ _QUEUED: weakref.WeakSet[QueuedSink] = weakref.WeakSet()
 #: Writers of closed queues finishing in the background, with what they had handled when
 #: last looked at; the reaper abandons one that has written nothing since.
 _RETIRING: dict[_Writer, int] = {}
-_REAPER_LOCK = threading.Lock()
+# Re-entrant: closing a queue may run inside a garbage collection on a thread that
+# already holds it (the reaper's, or a close's).
+_REAPER_LOCK = threading.RLock()
 _reaper: list[threading.Thread] = []
 
 
 def _retire(writer: _Writer) -> None:
+    reaper = threading.Thread(target=_reap, name="mongo_structlog-reaper", daemon=True)
     with _REAPER_LOCK:
         _RETIRING[writer] = writer.handled
-        if not _reaper or not _reaper[0].is_alive():
-            _reaper[:] = [
-                threading.Thread(target=_reap, name="mongo_structlog-reaper", daemon=True)
-            ]
-            _reaper[0].start()
+        if _reaper and _reaper[0].is_alive():
+            return
+        _reaper[:] = [reaper]
+    reaper.start()
 
 
 def _reap() -> None:
@@ -348,7 +353,7 @@ def _flush_all_at_exit() -> None:  # pragma: no cover - runs at exit (test_queue
 
 def _restart_after_fork() -> None:  # pragma: no cover - runs in a forked child
     global _REAPER_LOCK
-    _REAPER_LOCK = threading.Lock()
+    _REAPER_LOCK = threading.RLock()
     _RETIRING.clear()
     _reaper.clear()
     for sink in list(_QUEUED):
