@@ -2,11 +2,18 @@
 
 PyMongo has no way to unregister a global listener, so ``configure()`` registers one
 set of five listeners the first time and afterwards only swaps the pipeline they
-share; ``reset()`` swaps in a pipeline that logs nothing.
+share; ``reset()`` swaps in a pipeline that logs nothing. The previous pipeline hands
+its commands in flight to the new one, then its output is closed outside the lock:
+closing never blocks for more than the queue's bound, and never closes a descriptor a
+thread still writes to (see ``docs/outputs.md``).
+
+A fork waits for a ``configure()``/``reset()`` under way to finish (as ``logging`` does
+with its own lock), so a child never inherits a half-made swap or a held lock.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import Any
@@ -27,6 +34,8 @@ from .stats import STATS
 __all__ = ["configure", "flush", "listeners", "reset", "stats"]
 
 _LOCK = threading.Lock()
+#: How long a fork waits for a configure()/reset() under way before going ahead.
+_FORK_WAIT_SECONDS = 2.0
 _GLOBAL: list[Any] = []
 _PIPELINES: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 
@@ -66,24 +75,28 @@ def configure(**settings: Any) -> Settings:
         TypeError: An unknown keyword.
     """
     resolved = load_settings(**settings)
+    old = None
     with _LOCK:
         pipeline = _new_pipeline(resolved, per_client=False)
         if not _GLOBAL:
-            for cls in _LISTENER_CLASSES:
-                listener = cls(pipeline)
+            made = [cls(pipeline) for cls in _LISTENER_CLASSES]
+            for listener in made:
                 monitoring.register(listener)
-                _GLOBAL.append(listener)
+            _GLOBAL.extend(made)
         else:
-            _swap(pipeline)
+            old = _swap(pipeline)
+    if old is not None:
+        old.close()
     return resolved
 
 
-def _swap(pipeline: Pipeline) -> None:
-    old = _GLOBAL[0].pipeline
+def _swap(pipeline: Pipeline) -> Pipeline:
+    """Point the global listeners at ``pipeline``; return the old one, to be closed."""
+    old: Pipeline = _GLOBAL[0].pipeline
     pipeline.take_over(old)  # commands in flight keep their command text
     for listener in _GLOBAL:
         listener.pipeline = pipeline
-    old.close()
+    return old
 
 
 def listeners(**settings: Any) -> list[monitoring._EventListener]:
@@ -108,19 +121,27 @@ def listeners(**settings: Any) -> list[monitoring._EventListener]:
 
 def reset() -> None:
     """Turn off what :func:`configure` set up; clients keep working and log nothing more."""
+    old = None
     with _LOCK:
         if _GLOBAL:
-            _swap(Pipeline(Settings(families=(), output="stderr"), per_client=False))
+            old = _swap(Pipeline(Settings(families=(), output="stderr"), per_client=False))
+    if old is not None:
+        old.close()
 
 
 def stats() -> dict[str, Any]:
     """Counters since the process started.
 
+    Each record made counts in exactly one of ``emitted`` (written), ``dropped``
+    (sampling, burst limits, a processor), ``queue_dropped``, ``sink_errors``; see
+    ``docs/api.md``.
+
     Returns:
         ``emitted`` and ``dropped`` (dicts by event name) with their totals,
         ``evicted`` (started commands never completed, aged out of the correlation map),
         ``in_flight`` (started commands awaiting completion now), ``sink_errors``,
-        ``queue_dropped`` and ``internal_errors``.
+        ``queue_dropped``, ``lost_reasons`` (the last two by reason) and
+        ``internal_errors``.
     """
     snapshot = STATS.snapshot()
     snapshot["in_flight"] = sum(len(p.correlator) for p in list(_PIPELINES))
@@ -131,3 +152,25 @@ def flush() -> None:
     """Wait until every record handed to a queued output (``queue_size > 0``) is written."""
     for pipeline in list(_PIPELINES):
         pipeline.output.flush()
+
+
+def _before_fork() -> None:
+    # Bounded: a fork from inside configure() itself (a processor, a handler) goes ahead.
+    _HELD_AT_FORK.append(_LOCK.acquire(timeout=_FORK_WAIT_SECONDS))
+
+
+def _after_fork_in_parent() -> None:
+    if _HELD_AT_FORK.pop():
+        _LOCK.release()
+
+
+def _after_fork_in_child() -> None:  # pragma: no cover - runs in a forked child
+    global _LOCK
+    _HELD_AT_FORK.clear()
+    _LOCK = threading.Lock()
+
+
+_HELD_AT_FORK: list[bool] = []
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)

@@ -108,9 +108,8 @@ class Finisher:
         self, records: list[tuple[str, str, dict[str, Any]]], topology_id: str | None
     ) -> None:
         """Write records that waited, stamped with ``topology_id`` (when not ``None``)."""
-        for method, event, record in records:
+        for method, _event, record in records:
             self.output.log_record(method, _stamped(record, topology_id))
-            STATS.emitted(event)
 
     def summarise(self) -> None:
         """Write what waits, and a summary record for every event with drops not reported yet."""
@@ -126,7 +125,6 @@ class Finisher:
                 record = header("info", SUMMARY, self.topology_id)
                 record.update(fields)
                 self.output.log_record("info", record)
-                STATS.emitted(SUMMARY)
         except Exception as exc:
             STATS.add("internal_errors")
             STATS.warn_once("internal:summary", f"internal error in sampling summary: {exc!r}")

@@ -127,14 +127,13 @@ class Pipeline:
         return header(method, event, self.finisher.topology_id, timestamp)
 
     def write(self, method: str, event: str, record: dict[str, Any]) -> None:
-        """Hand a complete record (from :meth:`header`) to the output and count it."""
+        """Hand a complete record (from :meth:`header`) to the output, which counts it."""
         if self._unstamped and event in MAY_COME_FIRST:  # before the topology id is known
             held = self.finisher.hold(method, event, record)
             if held is None:
                 return
             record = held
         self._log_record(method, record)
-        STATS.emitted(event)
 
     def learn_topology(self, topology_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         """A per-client set learns its client's topology id.

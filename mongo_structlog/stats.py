@@ -1,8 +1,11 @@
 """Counters behind ``mongo_structlog.stats()``, and the warn-once error report.
 
-Every record the adapter emits or drops is counted here, per event name, along with
-correlation-map evictions, sink failures, queue overflows and internal errors. One
-process-wide instance, :data:`STATS`, is shared by every listener set.
+Every record the adapter makes is counted here in exactly one place: written
+(``emitted``, counted once the sink has it), dropped by sampling, burst limits or a
+processor (``dropped``), dropped by the queue (``queue_dropped``) or failed at the sink
+(``sink_errors``); the last two also by reason (``lost_reasons``). Beside them:
+correlation-map evictions and internal errors. One process-wide instance,
+:data:`STATS`, is shared by every listener set.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-__all__ = ["STATS", "DropSource", "Stats", "sink_failed"]
+__all__ = ["STATS", "DropSource", "Stats", "queue_dropped", "sink_failed"]
 
 
 class DropSource(Protocol):
@@ -30,7 +33,9 @@ class Stats:
     """Thread-safe counters; :meth:`snapshot` gives the ``stats()`` dict."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a garbage collection inside a counted section may finalise a dropped
+        # listener set, whose last records are counted on the same thread.
+        self._lock = threading.RLock()
         self._warned: set[str] = set()
         self._sources: weakref.WeakSet[Any] = weakref.WeakSet()
         self.clear()
@@ -38,7 +43,7 @@ class Stats:
 
     def _after_fork(self) -> None:
         # A lock held by another thread at fork time stays held forever in the child.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def clear(self) -> None:
         """Reset every counter to zero (the warn-once memory too)."""
@@ -53,10 +58,11 @@ class Stats:
                 "sink_errors": 0,
                 "queue_dropped": 0,
             }
+            self._reasons: dict[str, int] = {}
             self._warned.clear()
 
     def emitted(self, event: str) -> None:
-        """Count one record written (or handed to the queue) for ``event``.
+        """Count one record for ``event`` that the sink has written.
 
         Lock-free: ``next()`` on an ``itertools.count`` is atomic, a dict increment is not.
         """
@@ -78,10 +84,23 @@ class Stats:
                 for event, count in new.items():
                     dropped[event] = dropped.get(event, 0) + count
 
-    def add(self, counter: str, count: int = 1) -> None:
-        """Add to one of ``evicted``, ``internal_errors``, ``sink_errors``, ``queue_dropped``."""
+    def add(self, counter: str, count: int = 1, reason: str | None = None) -> None:
+        """Add to one of ``evicted``, ``internal_errors``, ``sink_errors``, ``queue_dropped``.
+
+        Args:
+            counter: The counter's name.
+            count: How many.
+            reason: Also count them under this reason in ``lost_reasons``.
+        """
         with self._lock:
             self._counters[counter] += count
+            if reason is not None:
+                self._reasons[reason] = self._reasons.get(reason, 0) + count
+
+    def dropped_one(self, event: str) -> None:
+        """Count one record of ``event`` dropped outside sampling (a processor's ``DropEvent``)."""
+        with self._lock:
+            self._dropped[event] = self._dropped.get(event, 0) + 1
 
     def warn_once(self, kind: str, message: str) -> None:
         """Write ``message`` to stderr the first time ``kind`` is reported, never again.
@@ -107,7 +126,7 @@ class Stats:
         Returns:
             ``{"emitted": {event: n}, "dropped": {event: n}, "emitted_total": n,
             "dropped_total": n, "evicted": n, "internal_errors": n, "sink_errors": n,
-            "queue_dropped": n}``.
+            "queue_dropped": n, "lost_reasons": {reason: n}}``.
         """
         for source in list(self._sources):
             self.settle(source)
@@ -115,12 +134,14 @@ class Stats:
             emitted = {event: _value(c) - 1 for event, c in list(self._emitted.items())}
             dropped = dict(self._dropped)
             counters = dict(self._counters)
+            reasons = dict(self._reasons)
         return {
             "emitted": emitted,
             "dropped": dropped,
             "emitted_total": sum(emitted.values()),
             "dropped_total": sum(dropped.values()),
             **counters,
+            "lost_reasons": reasons,
         }
 
 
@@ -134,6 +155,24 @@ STATS = Stats()
 
 
 def sink_failed(where: str, exc: BaseException, records: int = 1) -> None:
-    """Count the ``records`` a write to ``where`` failed to write; report the first on stderr."""
-    STATS.add("sink_errors", records)
+    """Count the ``records`` a write to ``where`` failed to write; report the first on stderr.
+
+    Args:
+        where: The sink (``stdout``, a path, ``the stdlib logger``).
+        exc: What went wrong; its type names the reason in ``lost_reasons``.
+        records: How many records were lost.
+    """
+    STATS.add("sink_errors", records, f"sink: {type(exc).__name__}")
     STATS.warn_once(f"sink:{where}", f"cannot write log records to {where}: {exc!r}")
+
+
+def queue_dropped(reason: str, message: str, records: int = 1) -> None:
+    """Count ``records`` a queued output dropped, under ``reason``; report the first on stderr.
+
+    Args:
+        reason: Why (``full``, ``closed``, ``stuck``); ``lost_reasons`` shows ``queue: <reason>``.
+        message: The one-time report.
+        records: How many records.
+    """
+    STATS.add("queue_dropped", records, f"queue: {reason}")
+    STATS.warn_once(f"queue:{reason}", message)

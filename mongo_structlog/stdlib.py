@@ -41,12 +41,14 @@ class StdlibSink:
         self.error = self._call(self.logger.error)
 
     @staticmethod
-    def _call(method: Callable[..., Any]) -> Callable[..., None]:
-        def log(msg: str, extra: dict[str, Any]) -> None:
+    def _call(method: Callable[..., Any]) -> Callable[..., bool]:
+        def log(msg: str, extra: dict[str, Any]) -> bool:
             try:
                 method(msg, extra=extra)
             except Exception as exc:
                 sink_failed("the stdlib logger", exc)
+                return False  # counted as lost: the output does not count it as written
+            return True
 
         return log
 

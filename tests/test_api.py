@@ -122,6 +122,7 @@ STATS_KEYS = {
     "internal_errors",
     "sink_errors",
     "queue_dropped",
+    "lost_reasons",
     "in_flight",
 }
 
@@ -136,6 +137,7 @@ def test_stats_start_at_zero() -> None:
         "internal_errors": 0,
         "sink_errors": 0,
         "queue_dropped": 0,
+        "lost_reasons": {},
         "in_flight": 0,
     }
 

@@ -12,7 +12,6 @@ import gc
 import json
 import logging
 import os
-import queue
 import subprocess
 import sys
 import textwrap
@@ -28,8 +27,7 @@ from mockupdb import MockupDB
 from pymongo import MongoClient, monitoring
 
 import mongo_structlog
-from mongo_structlog import sinks
-from mongo_structlog.deferred import Deferred
+from mongo_structlog.output import _queue
 
 from . import factory
 from .servers import named
@@ -147,14 +145,16 @@ def test_a_full_queue_drops_records_and_counts_them(
     assert sink.entered.wait(10)
 
     stats = mongo_structlog.stats()
-    assert stats["emitted_total"] == 10
+    assert stats["emitted_total"] == 0  # counted once written
     # The sink holds one record and the queue two: the other seven were dropped.
     assert stats["queue_dropped"] >= 7
     sink.gate.set()
     mongo_structlog.flush()
+    after = mongo_structlog.stats()
     assert len(sink.lines()) + stats["queue_dropped"] == 10
-    assert mongo_structlog.stats()["queue_dropped"] == stats["queue_dropped"]
-    assert capsys.readouterr().err.count("output queue full (2 lines); dropping records") == 1
+    assert after["emitted_total"] == len(sink.lines())
+    assert after["queue_dropped"] == stats["queue_dropped"]
+    assert capsys.readouterr().err.count("output queue full (2 records); dropping records") == 1
 
 
 def test_flush_waits_for_a_slow_sink_to_write_everything_queued(sink: GatedHandler) -> None:
@@ -236,7 +236,7 @@ def test_a_discarded_listener_set_writes_what_it_queued_and_ends_its_thread(
 def test_flush_gives_up_on_a_stuck_sink_instead_of_hanging(
     sink: GatedHandler, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(sinks, "_STALL_SECONDS", 0.1)
+    monkeypatch.setattr(_queue, "FLUSH_STALL_SECONDS", 0.1)
     command, *_ = mongo_structlog.listeners(output="stdlib", queue_size=100)
     publish(command, 1)
     publish(command, 2)
@@ -250,7 +250,7 @@ def test_flush_gives_up_on_a_stuck_sink_instead_of_hanging(
 def test_flush_gives_up_on_a_stuck_sink_even_with_a_full_queue(
     sink: GatedHandler, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(sinks, "_STALL_SECONDS", 0.1)
+    monkeypatch.setattr(_queue, "FLUSH_STALL_SECONDS", 0.1)
     command, *_ = mongo_structlog.listeners(output="stdlib", queue_size=1)
     publish(command, 1)
     assert sink.entered.wait(10)  # the sink holds record 1 ...
@@ -317,15 +317,12 @@ _STUCK_SINK_SCRIPT = """
 import fcntl, os, sys
 sys.path.insert(0, {repo!r})
 import mongo_structlog
-from mongo_structlog import sinks
-from mongo_structlog.deferred import Deferred
 from tests import factory
 
 fifo = sys.argv[1]
 os.mkfifo(fifo)
 reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
 fcntl.fcntl(reader, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
-sinks._STALL_SECONDS = 0.2
 command, *_ = mongo_structlog.listeners(output=fifo, queue_size=1000)
 for rid in range(1, 201):
     command.started(factory.command_started(request_id=rid, operation_id=rid))
@@ -360,88 +357,3 @@ def test_a_stuck_sink_does_not_hang_the_exit(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "0\n"  # the application never waited, and nothing overflowed
     assert "output sink stopped writing" in done.stderr
-
-
-class _Lines:
-    """A sink that keeps each call's data, to see how lines were grouped into writes."""
-
-    def __init__(self) -> None:
-        self.calls: list[bytes | str] = []
-        self.records: list[int] = []
-
-    def msg(self, data: bytes | str, records: int = 1) -> None:
-        self.calls.append(data)
-        self.records.append(records)
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-def _line(text: str | bytes) -> Deferred:
-    return Deferred(lambda _logger, _name, record: record["line"], "info", {"line": text})
-
-
-def test_lines_queued_together_are_written_with_one_call_in_order() -> None:
-    sink = _Lines()
-    drain = sinks._DrainHandler(sink)
-    pending: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    drain.waiting = pending.qsize
-    for number in range(5):
-        pending.put(_line(f"{number}\n".encode()))
-    pending.put(_line("console\n"))  # text is written as it is, after what came before
-    pending.put(_line(b"5\n"))
-    pending.put(None)  # the sentinel: what is gathered is written before the thread ends
-    listener = sinks._Listener(pending, drain)
-    listener.start()
-    assert listener._thread is not None
-    listener._thread.join(10)
-
-    assert sink.calls == [b"0\n1\n2\n3\n4\n", "console\n", b"5\n"]
-    assert sink.records == [5, 1, 1]  # what a failed write would count as lost
-    assert drain.handled == 7
-
-
-def test_gathered_lines_are_written_before_a_flush_is_answered(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    sink = _Lines()
-    drain = sinks._DrainHandler(sink)
-    drain.waiting = lambda: 1  # as if more were always coming
-    monkeypatch.setattr(sinks, "_BATCH_BYTES", 8)
-    for number in range(6):
-        drain.handle(_line(f"{number}\n".encode()))
-    assert sink.calls == [b"0\n1\n2\n3\n"]  # the size bound: 8 bytes reached
-    marker = sinks._Flushed()
-    drain.handle(marker)
-    assert marker.done.is_set()
-    assert sink.calls == [b"0\n1\n2\n3\n", b"4\n5\n"]
-    drain.handle(_line(b"6\n"))
-    drain.forget()  # a forked child: the parent's lines are not its to write
-    drain.write_gathered()
-    assert sink.calls == [b"0\n1\n2\n3\n", b"4\n5\n"]
-
-
-def test_a_sink_that_raises_on_the_writer_thread_is_counted_and_the_thread_carries_on(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    sink = _Lines()
-    write = sink.msg
-    failures = [RuntimeError("boom")]
-
-    def fails_once(data: bytes | str, records: int = 1) -> None:
-        if failures:
-            raise failures.pop()
-        write(data, records)
-
-    sink.msg = fails_once  # type: ignore[method-assign]
-    drain = sinks._DrainHandler(sink)
-    drain.handle(_line(b"lost\n"))
-    drain.handle(_line(b"kept\n"))
-    marker = sinks._Flushed()
-    drain.handle(marker)
-
-    assert marker.done.is_set()
-    assert sink.calls == [b"kept\n"]
-    assert drain.handled == 3
-    assert mongo_structlog.stats()["internal_errors"] == 1
-    assert "internal error in the writer: RuntimeError('boom')" in capsys.readouterr().err
