@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import structlog
 
+from ._fixed import fixed_fields_processor
 from .context import context_merger, trace_processor
 from .deferred import Deferred
 from .settings import Settings
@@ -212,6 +213,7 @@ def build_output(
             sink = QueuedSink(sink, settings.queue_size)
 
     processors: list[Processor] = [context_merger(clean)]
+    processors[:0] = [p for p in (fixed_fields_processor(settings),) if p is not None]
     trace = trace_processor()
     if trace is not None:
         processors.append(trace)
