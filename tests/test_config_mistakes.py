@@ -39,7 +39,7 @@ EXPECTED = "expected stdout, stderr, stdlib, structlog or a file path"
 def test_a_misspelt_output_keyword_is_refused_with_the_closest_keyword(
     text: str, closest: str
 ) -> None:
-    with pytest.raises(ValueError, match="^invalid value for ") as caught:
+    with pytest.raises(ValueError, match=r"^invalid value for ") as caught:
         load_settings({"MONGO_STRUCTLOG_OUTPUT": text})
     assert str(caught.value) == (
         f"invalid value for MONGO_STRUCTLOG_OUTPUT={text!r}: {EXPECTED}; did you mean {closest}? "
@@ -49,7 +49,7 @@ def test_a_misspelt_output_keyword_is_refused_with_the_closest_keyword(
 
 @pytest.mark.parametrize("text", ["syslog", "journald", "file", "null"])
 def test_a_bare_word_far_from_every_keyword_is_refused_without_a_guess(text: str) -> None:
-    with pytest.raises(ValueError, match="^invalid value for ") as caught:
+    with pytest.raises(ValueError, match=r"^invalid value for ") as caught:
         load_settings({}, output=text)
     assert str(caught.value) == (
         f"invalid value for keyword output={text!r}: {EXPECTED} "
@@ -58,7 +58,7 @@ def test_a_bare_word_far_from_every_keyword_is_refused_without_a_guess(text: str
 
 
 def test_a_dash_is_refused_pointing_at_stdout() -> None:
-    with pytest.raises(ValueError, match="^invalid value for ") as caught:
+    with pytest.raises(ValueError, match=r"^invalid value for ") as caught:
         load_settings({"MONGO_STRUCTLOG_OUTPUT": "-"})
     assert str(caught.value) == (
         f"invalid value for MONGO_STRUCTLOG_OUTPUT='-': {EXPECTED}; for standard output write "
@@ -68,7 +68,7 @@ def test_a_dash_is_refused_pointing_at_stdout() -> None:
 
 @pytest.mark.parametrize("value", ["nan", "-1", "3", "0.5", "inf", "1e3", " 7 ", 3, -1, 2.5])
 def test_a_numeric_output_is_refused(value: Any) -> None:
-    with pytest.raises(ValueError, match="^invalid value for ") as caught:
+    with pytest.raises(ValueError, match=r"^invalid value for ") as caught:
         load_settings({}, output=value)
     assert (
         str(caught.value) == f"invalid value for keyword output={value!r}: {EXPECTED}, not a number"
@@ -77,7 +77,7 @@ def test_a_numeric_output_is_refused(value: Any) -> None:
 
 @pytest.mark.parametrize("text", ["", "  ", "\t"])
 def test_an_empty_output_keyword_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="^invalid value for ") as caught:
+    with pytest.raises(ValueError, match=r"^invalid value for ") as caught:
         load_settings({}, output=text)
     assert str(caught.value) == f"invalid value for keyword output={text!r}: {EXPECTED}"
 
@@ -103,13 +103,13 @@ def test_loading_settings_never_creates_or_opens_the_output_file(tmp_path: Path)
 
 def test_a_path_in_a_missing_directory_or_a_directory_is_refused(tmp_path: Path) -> None:
     missing = tmp_path / "missing" / "mongodb.jsonl"
-    with pytest.raises(ValueError, match="^invalid value for ") as caught:
+    with pytest.raises(ValueError, match=r"^invalid value for ") as caught:
         load_settings({"MONGO_STRUCTLOG_OUTPUT": str(missing)})
     assert str(caught.value) == (
         f"invalid value for MONGO_STRUCTLOG_OUTPUT={str(missing)!r}: "
         f"cannot open it (its directory {missing.parent} does not exist)"
     )
-    with pytest.raises(ValueError, match="^invalid value for ") as caught:
+    with pytest.raises(ValueError, match=r"^invalid value for ") as caught:
         load_settings({}, output=str(tmp_path))
     assert str(caught.value) == (
         f"invalid value for keyword output={str(tmp_path)!r}: cannot open it (it is a directory)"
