@@ -256,3 +256,32 @@ def test_report_hands_its_arguments_to_the_report_package(
     monkeypatch.setitem(sys.modules, "mongo_structlog.report", package)
     assert main(["report", "--json", "-", "--help"]) == 3
     assert calls == [["--json", "-", "--help"]]
+
+
+def test_the_command_in_process_prints_what_the_subprocess_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MONGO_STRUCTLOG_FIELDS", "team=payments")
+    monkeypatch.setenv("MONGO_STRUCTLOG_SLOW_MS", "inf")
+    assert main(["config"]) == 0
+    rows = {
+        **DEFAULT_ROWS,
+        "slow_ms": ("inf", "MONGO_STRUCTLOG_SLOW_MS"),
+        "fields": ("team=payments", "MONGO_STRUCTLOG_FIELDS"),
+    }
+    assert capsys.readouterr() == (
+        table(rows) + "\nfixed fields on every record:\n  team=payments\n",
+        "",
+    )
+    assert main(["config", "--json", "--strict"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["fixed_fields"], document["warnings"]) == ({"team": "payments"}, [])
+    monkeypatch.setenv("MONGO_STRUCTLOG_OUTPUT", "-1")
+    assert main(["config"]) == 2
+    assert capsys.readouterr().err == (
+        "mongo-structlog config: invalid value for MONGO_STRUCTLOG_OUTPUT='-1': "
+        "expected stdout, stderr, stdlib, structlog or a file path, not a number\n"
+    )

@@ -907,6 +907,15 @@ A = {"server_address": "db1:27017", "server_host": "db1", "server_port": 27017}
                 "event": "mongodb.connection.checked_out",
                 **A,
                 "connection_id": 4,
+                "duration_micros": 0,
+            },
+            "connection 4 to db1:27017 checked out in 0 ms",
+        ),
+        (
+            {
+                "event": "mongodb.connection.checked_out",
+                **A,
+                "connection_id": 4,
                 "duration_micros": 150_000,
                 "slow": True,
                 "in_use": 50,
