@@ -75,6 +75,9 @@ def configure(**settings: Any) -> Settings:
         TypeError: An unknown keyword.
     """
     resolved = load_settings(**settings)
+    if not resolved.enabled:  # the off switch: nothing opened, nothing logged
+        reset()
+        return resolved
     old = None
     with _LOCK:
         pipeline = _new_pipeline(resolved, per_client=False)
@@ -109,13 +112,17 @@ def listeners(**settings: Any) -> list[monitoring._EventListener]:
         **settings: As for :func:`configure`.
 
     Returns:
-        A list of five listener objects (command, server, heartbeat, topology, pool).
+        A list of five listener objects (command, server, heartbeat, topology, pool);
+        an empty list when the settings switch logging off (``enabled=False``).
 
     Raises:
         ValueError: A bad value; the message names the keyword or variable and the value.
         TypeError: An unknown keyword.
     """
-    pipeline = _new_pipeline(load_settings(**settings), per_client=True)
+    resolved = load_settings(**settings)
+    if not resolved.enabled:  # the off switch: no listener at all
+        return []
+    pipeline = _new_pipeline(resolved, per_client=True)
     return [cls(pipeline) for cls in _LISTENER_CLASSES]
 
 

@@ -51,6 +51,7 @@ OWN_FIELDS = frozenset(
         "wait_queue_timeout_ms", "interrupt_connections", "service_id",
         "published_after_micros", "previous_primary", "unavailable_micros", "in_use",
         "waiting", "oldest_in_use_micros", "oldest_in_use_command", "oldest_waiting_micros",
+        "service_name", "service_version", "service_environment", "process_pid", "host_name",
     }
 )  # fmt: skip
 

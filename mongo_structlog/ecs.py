@@ -2,7 +2,8 @@
 
 :func:`to_ecs` is the last processor before the JSON renderer when
 ``MONGO_STRUCTLOG_FORMAT=ecs``. It follows the ECS logging spec and ecs-logging's
-``StructlogFormatter``: ``@timestamp``, ``log.level`` and ``message`` come first,
+``StructlogFormatter``: ``@timestamp``, ``log.level`` and ``message`` (a sentence such as
+``find shop.orders succeeded in 0.5 ms``) come first,
 ``log.level`` and ``ecs.version`` are dotted top-level keys, and everything else is
 written as nested objects, which is how Elasticsearch stores it. Database facts use
 the OpenTelemetry database names (``db.namespace``, ``db.operation.name``, ...) and
@@ -19,17 +20,17 @@ hold a path that is both a value and an object.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import orjson
-from ecs_logging import ECS_VERSION as _ECS_LOGGING_VERSION
 
-__all__ = ["DATASET", "ECS_VERSION", "to_ecs"]
+__all__ = ["DATASET", "ECS_VERSION", "message_of", "to_ecs"]
 
-#: The ``ecs.version`` of every document: the one ecs-logging declares, so these records
-#: index beside the application's own ecs-logging output.
-ECS_VERSION: Final[str] = _ECS_LOGGING_VERSION
+#: The ``ecs.version`` of every document: the first ECS release holding every ECS field this
+#: module writes (``service.environment`` arrived in 8.0). ecs-logging still declares 1.6.0,
+#: though its formatters write ``service.environment`` too.
+ECS_VERSION: Final[str] = "8.0.0"
 
 #: ``event.dataset`` of ``mongodb.*`` records unless the application binds a string
 #: ``event.dataset``. Not one of the datasets of Elastic's MongoDB integration, whose
@@ -51,6 +52,12 @@ _FIELDS: Final[dict[str, tuple[str, str, str | None]]] = {
     "exception": ("error", "stack_trace", None),
     "trace_id": ("trace", "id", None),
     "span_id": ("span", "id", None),
+    # The fixed fields (see docs/configuration.md).
+    "service_name": ("service", "name", None),
+    "service_version": ("service", "version", None),
+    "service_environment": ("service", "environment", None),
+    "host_name": ("host", "hostname", None),
+    "process_pid": ("process", "pid", None),
 }
 
 # Flat keys with no ECS or OpenTelemetry home, kept under their own name in ``mongodb``.
@@ -103,9 +110,30 @@ _MONGODB_KEYS: Final = frozenset(
 # Read before the loop rather than copied by it: they change name or type on the way.
 _CONVERTED: Final = frozenset({"timestamp", "level", "event", "duration_micros", "error_code"})
 
+# One lookup per key: where it goes (_MONGODB: under its own name in ``mongodb``), None
+# for the keys read before the loop.
+_MONGODB: Final = ("mongodb", "", None)
+_UNKNOWN: Final = ("", "", None)
+_ROUTES: Final[dict[str, tuple[str, str, str | None] | None]] = {
+    **dict.fromkeys(_MONGODB_KEYS, _MONGODB),
+    **_FIELDS,
+    **dict.fromkeys(_CONVERTED),
+}
+
 # Created in every document so the top level always comes out in this order; the empty
 # ones are removed at the end.
-_OBJECTS: Final = ("event", "db", "server", "error", "trace", "span", "mongodb")
+_OBJECTS: Final = (
+    "event",
+    "service",
+    "host",
+    "process",
+    "db",
+    "server",
+    "error",
+    "trace",
+    "span",
+    "mongodb",
+)
 
 _OUTCOMES: Final = {
     "mongodb.command.succeeded": "success",
@@ -151,7 +179,17 @@ _TOP_NAMES: Final = frozenset(
 
 # ECS fields an application may set itself when it binds a string: the spec makes the
 # dataset configurable, and an APM agent's trace ids beat none at all.
-_APP_MAY_SET: Final = {"event.dataset": True, "trace.id": False, "span.id": False}
+# The same goes for the service and host names of an application that binds its own
+# instead of setting the fixed fields.
+_APP_MAY_SET: Final = {
+    "event.dataset": True,
+    "trace.id": False,
+    "span.id": False,
+    "service.name": False,
+    "service.version": False,
+    "service.environment": False,
+    "host.hostname": False,
+}
 
 # Deeper application paths go to labels: Elasticsearch refuses objects nested past
 # index.mapping.depth.limit (20), and no ECS field is anywhere near this deep.
@@ -171,7 +209,8 @@ def to_ecs(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[st
     ``error_labels`` or the application's lists are shared rather than copied. Records
     whose event name does not start with ``mongodb.`` (an application's own, when this
     processor sits in its chain) get the same mapping without the MongoDB defaults
-    (``event.kind``, ``event.category``, ``event.dataset``, ``db.system.name``).
+    (``event.kind``, ``event.category``, ``event.dataset``, ``db.system.name``), and their
+    event name as the message.
 
     Args:
         logger: The wrapped logger (unused; part of structlog's processor signature).
@@ -179,72 +218,280 @@ def to_ecs(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[st
         event_dict: The flat record: the CONTRACT.md fields plus any application keys.
 
     Returns:
-        The ECS document: ``@timestamp``, ``log.level``, ``message``, ``ecs.version``
-        first, then the ``event``, ``db``, ``server``, ``error``, ``trace``, ``span`` and
+        The ECS document: ``@timestamp``, ``log.level``, ``message`` (see
+        :func:`message_of`), ``ecs.version`` first, then the ``event``, ``service``,
+        ``host``, ``process``, ``db``, ``server``, ``error``, ``trace``, ``span`` and
         ``mongodb`` objects that have content, then application keys, then ``labels``.
     """
     get = event_dict.get
     name = get("event")
-    message = name if type(name) is str else ("" if name is None else str(name))
+    action = name if type(name) is str else ("" if name is None else str(name))
     doc: dict[str, Any] = {
         "@timestamp": get("timestamp") or _now(),
         "log.level": get("level") or method_name,
-        "message": message,
+        "message": action,
         "ecs.version": ECS_VERSION,
     }
     event: dict[str, Any] = {}
     db: dict[str, Any] = {}
-    if message.startswith("mongodb."):
-        event["action"] = message
-        event["kind"] = "metric" if message == "mongodb.sampling.summary" else "event"
+    mongodb: dict[str, Any] = {}
+    objects = {"event": event, "db": db, "mongodb": mongodb}
+    if action.startswith("mongodb."):
+        sentence = _MESSAGES.get(action)
+        if sentence is not None:
+            # A record with odd values keeps its event name as message (a bare try is
+            # cheaper than contextlib.suppress on every record).
+            try:  # noqa: SIM105
+                doc["message"] = sentence(get)
+            except Exception:
+                pass
+        event["action"] = action
+        event["kind"] = "metric" if action == "mongodb.sampling.summary" else "event"
         event["category"] = ["database"]
         event["dataset"] = DATASET
         db["system"] = {"name": "mongodb"}
     duration = get("duration_micros")
     if duration is not None:
         event["duration"] = round(duration * 1000)
-    outcome = _OUTCOMES.get(message)
+    outcome = _OUTCOMES.get(action)
     if outcome is not None:
         event["outcome"] = outcome
-    doc["event"] = event
-    doc["db"] = db
-    doc["server"] = {}
-    doc["error"] = {}
-    doc["trace"] = {}
-    doc["span"] = {}
 
-    mongodb: dict[str, Any] = {}
-    doc["mongodb"] = mongodb
     extras: list[tuple[Any, Any]] | None = None
     for key, value in event_dict.items():
-        if key in _MONGODB_KEYS:
+        spot = _ROUTES.get(key, _UNKNOWN)
+        if spot is _MONGODB:
             mongodb[key] = value
             continue
-        spot = _FIELDS.get(key)
-        if spot is not None:
-            top, sub, leaf = spot
-            # No two flat keys share a nested object, so it is made whole here.
-            doc[top][sub] = value if leaf is None else {leaf: value}
-        elif key not in _CONVERTED:
+        if spot is None:  # read above
+            continue
+        if spot is _UNKNOWN:
             if extras is None:
                 extras = []
             extras.append((key, value))
+            continue
+        top, sub, leaf = spot
+        target = objects.get(top)
+        if target is None:
+            target = objects[top] = {}
+        # No two flat keys share a nested object, so it is made whole here.
+        target[sub] = value if leaf is None else {leaf: value}
 
     code = get("error_code")
     if code is not None:
-        doc["error"]["code"] = str(code)
+        objects.setdefault("error", {})["code"] = str(code)
         db["response"] = {"status_code": str(code)}
 
-    if extras is not None:
-        labels: dict[str, Any] = {}
-        for key, value in extras:
-            _add_app_field(doc, labels, key if type(key) is str else str(key), value)
-        if labels:
-            doc["labels"] = labels
+    if extras is None:
+        for top in _OBJECTS:
+            target = objects.get(top)
+            if target:
+                doc[top] = target
+        return doc
+    # Application keys are placed knowing every object this module may write.
+    for top in _OBJECTS:
+        doc[top] = objects.get(top) or {}
+    labels: dict[str, Any] = {}
+    for key, value in extras:
+        _add_app_field(doc, labels, key if type(key) is str else str(key), value)
+    if labels:
+        doc["labels"] = labels
     for top in _OBJECTS:
         if not doc[top]:
             del doc[top]
     return doc
+
+
+def message_of(event_dict: Mapping[str, Any]) -> str:
+    """The human sentence :func:`to_ecs` writes as ``message`` for a record.
+
+    Args:
+        event_dict: A flat record.
+
+    Returns:
+        For our records a sentence such as ``find shop.orders succeeded in 0.5 ms`` or
+        ``connection check-out from db1:27017 failed after 120.0 ms (timeout): 10 of 10 in
+        use, 3 waiting``; for any other record its event name.
+    """
+    name = event_dict.get("event")
+    action = name if type(name) is str else ("" if name is None else str(name))
+    sentence = _MESSAGES.get(action)
+    return action if sentence is None else _sentence(sentence, event_dict.get, action)
+
+
+Getter = Callable[[str], Any]
+
+
+def _sentence(build: Callable[[Getter], str], get: Getter, action: str) -> str:
+    try:
+        return build(get)
+    except Exception:  # a record with odd values keeps its event name as message
+        return action
+
+
+def _ms(micros: Any) -> str:
+    """A duration for people, cut to a tenth: ``0.035 ms``, ``250.8 ms``, ``10.0 s``.
+
+    Sliced from the digits: formatting a float costs more than the rest of the sentence.
+    """
+    if type(micros) is not int:
+        micros = int(micros)
+    digits = str(micros)
+    if micros >= 1_000_000:
+        return f"{digits[:-6]}.{digits[-6]} s"
+    if micros >= 1000:
+        return f"{digits[:-3]}.{digits[-3]} ms"
+    if micros > 0:
+        return ("0." + digits.zfill(3)).rstrip("0") + " ms"
+    return "0 ms"
+
+
+def _command(get: Getter) -> str:
+    name = get("command_name")
+    database = get("database_name")
+    if name is None or database is None:
+        raise LookupError("command_name")
+    collection = get("collection")
+    if collection is None:
+        return f"{name} {database}"
+    return f"{name} {database}.{collection}"
+
+
+def _required(get: Getter, key: str) -> Any:
+    """A field the sentence cannot do without (the event name is the message without it)."""
+    value = get(key)
+    if value is None:
+        raise LookupError(key)
+    return value
+
+
+def _command_succeeded(get: Getter) -> str:
+    # The most frequent record: _command inlined.
+    name = get("command_name")
+    database = get("database_name")
+    if name is None or database is None:
+        raise LookupError("command_name")
+    collection = get("collection")
+    where = database if collection is None else f"{database}.{collection}"
+    if get("slow"):
+        return f"{name} {where} succeeded in {_ms(get('duration_micros'))} (slow)"
+    return f"{name} {where} succeeded in {_ms(get('duration_micros'))}"
+
+
+def _command_failed(get: Getter) -> str:
+    what = get("error_code_name") or get("error_type") or "an error"
+    return f"{_command(get)} failed in {_ms(get('duration_micros'))} with {what}"
+
+
+def _heartbeat_failed(get: Getter) -> str:
+    what = get("error_code_name") or get("error_type") or "an error"
+    return (
+        f"heartbeat to {get('server_address')} failed in {_ms(get('duration_micros'))} with {what}"
+    )
+
+
+def _topology_changed(get: Getter) -> str:
+    text = f"topology changed from {get('previous_topology_type')} to {get('new_topology_type')}"
+    primary = get("primary")
+    if primary is not None:
+        return f"{text}, primary {primary}"
+    return f"{text}, no writable server" if get("has_writable_server") is False else text
+
+
+def _pressure(get: Getter) -> str:
+    in_use = get("in_use")
+    if in_use is None:
+        return ""
+    return f": {in_use} of {get('max_pool_size')} in use, {get('waiting')} waiting"
+
+
+def _check_out_failed(get: Getter) -> str:
+    return (
+        f"connection check-out from {get('server_address')} failed after "
+        f"{_ms(get('duration_micros'))} ({get('reason')}){_pressure(get)}"
+    )
+
+
+def _checked_out(get: Getter) -> str:
+    slow = " (slow)" if get("slow") else ""
+    return (
+        f"connection {get('connection_id')} to {get('server_address')} checked out in "
+        f"{_ms(get('duration_micros'))}{slow}{_pressure(get)}"
+    )
+
+
+def _writable_server_lost(get: Getter) -> str:
+    previous = get("previous_primary")
+    return "no writable server left" + ("" if previous is None else f" (was {previous})")
+
+
+def _writable_server_restored(get: Getter) -> str:
+    primary = get("primary")
+    text = f"writable server back after {_ms(get('unavailable_micros'))}"
+    return text if primary is None else f"{text}: {primary}"
+
+
+def _pool_cleared(get: Getter) -> str:
+    interrupted = ", in-use connections interrupted" if get("interrupt_connections") else ""
+    return f"pool for {get('server_address')} cleared{interrupted}"
+
+
+def _summary(get: Getter) -> str:
+    return (
+        f"{get('suppressed_event')}: {get('sampled_out')} sampled out, "
+        f"{get('burst_limited')} burst-limited in {_ms(get('interval_ms') * 1000)}"
+    )
+
+
+def _at(template: str) -> Callable[[Getter], str]:
+    """A sentence about one server (and connection), from a ``str.format`` template."""
+    timed = "{duration}" in template
+
+    def build(get: Getter) -> str:
+        return template.format(
+            address=_required(get, "server_address"),
+            connection=get("connection_id"),
+            duration=_ms(get("duration_micros")) if timed else "",
+            reason=get("reason"),
+        )
+
+    return build
+
+
+_MESSAGES: Final[dict[str, Callable[[Getter], str]]] = {
+    "mongodb.command.started": lambda get: f"{_command(get)} started",
+    "mongodb.command.succeeded": _command_succeeded,
+    "mongodb.command.failed": _command_failed,
+    "mongodb.server.opening": _at("server {address} added"),
+    "mongodb.server.description_changed": lambda get: (
+        f"server {get('server_address')} changed from {get('previous_server_type')} "
+        f"to {get('new_server_type')}"
+    ),
+    "mongodb.server.closed": _at("server {address} removed"),
+    "mongodb.heartbeat.started": _at("heartbeat to {address} started"),
+    "mongodb.heartbeat.succeeded": _at("heartbeat to {address} succeeded in {duration}"),
+    "mongodb.heartbeat.failed": _heartbeat_failed,
+    "mongodb.topology.opened": lambda get: "topology opened",
+    "mongodb.topology.description_changed": _topology_changed,
+    "mongodb.topology.closed": lambda get: "topology closed",
+    "mongodb.topology.writable_server_lost": _writable_server_lost,
+    "mongodb.topology.writable_server_restored": _writable_server_restored,
+    "mongodb.topology.primary_changed": lambda get: (
+        f"primary changed from {get('previous_primary')} to {get('primary')}"
+    ),
+    "mongodb.pool.created": _at("pool for {address} created"),
+    "mongodb.pool.ready": _at("pool for {address} ready"),
+    "mongodb.pool.cleared": _pool_cleared,
+    "mongodb.pool.closed": _at("pool for {address} closed"),
+    "mongodb.connection.created": _at("connection {connection} to {address} created"),
+    "mongodb.connection.ready": _at("connection {connection} to {address} ready in {duration}"),
+    "mongodb.connection.closed": _at("connection {connection} to {address} closed ({reason})"),
+    "mongodb.connection.check_out_started": _at("connection check-out from {address} started"),
+    "mongodb.connection.check_out_failed": _check_out_failed,
+    "mongodb.connection.checked_out": _checked_out,
+    "mongodb.connection.checked_in": _at("connection {connection} to {address} checked in"),
+    "mongodb.sampling.summary": _summary,
+}
 
 
 def _now() -> str:

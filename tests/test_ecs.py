@@ -15,7 +15,7 @@ from ecs_logging._utils import normalize_dict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mongo_structlog.ecs import DATASET, ECS_VERSION, to_ecs
+from mongo_structlog.ecs import DATASET, ECS_VERSION, message_of, to_ecs
 
 TOPOLOGY_ID = "6745b0c0e4b0a1b2c3d4e5f6"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -27,7 +27,7 @@ COMMAND_SUCCEEDED: dict[str, Any] = {
     "timestamp": "2026-11-25T08:00:00.123456Z",
     "level": "info",
     "event": "mongodb.command.succeeded",
-    "request_id": 1681692777,
+    "driver_request_id": 1681692777,
     "operation_id": 1681692777,
     "command_name": "find",
     "database_name": "app",
@@ -52,7 +52,7 @@ COMMAND_FAILED: dict[str, Any] = {
     "timestamp": "2026-11-25T08:00:01.000250Z",
     "level": "warning",
     "event": "mongodb.command.failed",
-    "request_id": 1681692778,
+    "driver_request_id": 1681692778,
     "operation_id": 1681692778,
     "command_name": "insert",
     "database_name": "app",
@@ -145,7 +145,7 @@ RECORD_KEYS = frozenset(
         "server_connection_id",
         "duration_micros",
         "reason",
-        "request_id",
+        "driver_request_id",
         "operation_id",
         "command_name",
         "database_name",
@@ -183,6 +183,18 @@ RECORD_KEYS = frozenset(
         "burst_limited",
         "interval_ms",
         "exception",
+        "service_name",
+        "service_version",
+        "service_environment",
+        "host_name",
+        "process_pid",
+        "previous_primary",
+        "unavailable_micros",
+        "in_use",
+        "waiting",
+        "oldest_in_use_micros",
+        "oldest_in_use_command",
+        "published_after_micros",
     }
 )
 
@@ -218,6 +230,11 @@ FIELD_TYPES: dict[str, type] = {
     "error.stack_trace": str,
     "trace.id": str,
     "span.id": str,
+    "service.name": str,
+    "service.version": str,
+    "service.environment": str,
+    "host.hostname": str,
+    "process.pid": int,
 }
 OUTCOMES = {"success", "failure", "unknown"}
 KINDS = {"alert", "asset", "enrichment", "event", "metric", "state", "pipeline_error", "signal"}
@@ -313,7 +330,7 @@ def test_command_succeeded_becomes_an_ecs_document() -> None:
     assert to_ecs(None, "info", dict(COMMAND_SUCCEEDED)) == {
         "@timestamp": "2026-11-25T08:00:00.123456Z",
         "log.level": "info",
-        "message": "mongodb.command.succeeded",
+        "message": "find app.users succeeded in 1.5 ms",
         "ecs.version": ECS_VERSION,
         "event": {
             "action": "mongodb.command.succeeded",
@@ -334,7 +351,7 @@ def test_command_succeeded_becomes_an_ecs_document() -> None:
         "trace": {"id": TRACE_ID},
         "span": {"id": SPAN_ID},
         "mongodb": {
-            "request_id": 1681692777,
+            "driver_request_id": 1681692777,
             "operation_id": 1681692777,
             "server_address": "db1:27017",
             "connection_id": 3,
@@ -352,7 +369,7 @@ def test_command_failed_carries_the_error_as_ecs_and_otel_fields() -> None:
     assert to_ecs(None, "warning", dict(COMMAND_FAILED)) == {
         "@timestamp": "2026-11-25T08:00:01.000250Z",
         "log.level": "warning",
-        "message": "mongodb.command.failed",
+        "message": "insert app.users failed in 2.2 ms with NotWritablePrimary",
         "ecs.version": ECS_VERSION,
         "event": {
             "action": "mongodb.command.failed",
@@ -373,7 +390,7 @@ def test_command_failed_carries_the_error_as_ecs_and_otel_fields() -> None:
         "server": {"address": "db1", "port": 27017},
         "error": {"message": "not primary", "type": "NotPrimaryError", "code": "10107"},
         "mongodb": {
-            "request_id": 1681692778,
+            "driver_request_id": 1681692778,
             "operation_id": 1681692778,
             "server_address": "db1:27017",
             "connection_id": 3,
@@ -389,7 +406,7 @@ def test_heartbeat_failed_is_a_failure_with_its_duration() -> None:
     assert to_ecs(None, "warning", dict(HEARTBEAT_FAILED)) == {
         "@timestamp": "2026-11-25T08:00:02.500000Z",
         "log.level": "warning",
-        "message": "mongodb.heartbeat.failed",
+        "message": "heartbeat to db2:27017 failed in 10.0 s with NetworkTimeout",
         "ecs.version": ECS_VERSION,
         "event": {
             "action": "mongodb.heartbeat.failed",
@@ -410,7 +427,9 @@ def test_topology_change_keeps_a_null_primary_and_has_no_outcome() -> None:
     assert to_ecs(None, "warning", dict(TOPOLOGY_CHANGED)) == {
         "@timestamp": "2026-11-25T08:00:02.500100Z",
         "log.level": "warning",
-        "message": "mongodb.topology.description_changed",
+        "message": (
+            "topology changed from ReplicaSetWithPrimary to ReplicaSetNoPrimary, no writable server"
+        ),
         "ecs.version": ECS_VERSION,
         "event": {
             "action": "mongodb.topology.description_changed",
@@ -434,7 +453,7 @@ def test_check_out_failure_puts_its_reason_in_event_reason() -> None:
     assert to_ecs(None, "error", dict(CHECK_OUT_FAILED)) == {
         "@timestamp": "2026-11-25T08:00:03.000000Z",
         "log.level": "error",
-        "message": "mongodb.connection.check_out_failed",
+        "message": "connection check-out from db1:27017 failed after 120.0 ms (timeout)",
         "ecs.version": ECS_VERSION,
         "event": {
             "action": "mongodb.connection.check_out_failed",
@@ -455,7 +474,7 @@ def test_sampling_summary_is_a_metric_with_its_counts_under_mongodb() -> None:
     assert to_ecs(None, "info", dict(SAMPLING_SUMMARY)) == {
         "@timestamp": "2026-11-25T08:01:00.000000Z",
         "log.level": "info",
-        "message": "mongodb.sampling.summary",
+        "message": "mongodb.command.succeeded: 9012 sampled out, 0 burst-limited in 60.0 s",
         "ecs.version": ECS_VERSION,
         "event": {
             "action": "mongodb.sampling.summary",
@@ -523,9 +542,426 @@ def test_the_envelope_matches_ecs_loggings_own_structlog_formatter() -> None:
     ours = to_ecs(
         None, "info", {"event": "mongodb.command.succeeded", "timestamp": "2026-11-25T08:00:00Z"}
     )
-    assert list(ours)[:3] == list(theirs)[:3] == SPEC_ORDER
-    assert {key: ours[key] for key in theirs} == theirs
-    assert ECS_VERSION == ecs_logging.ECS_VERSION
+    assert list(ours)[:4] == list(theirs)[:4] == [*SPEC_ORDER, "ecs.version"]
+    assert {key: ours[key] for key in theirs} == {**theirs, "ecs.version": ECS_VERSION}
+
+
+# Every ECS field (not db.*, OpenTelemetry's, nor mongodb.*, ours) the format writes, and the
+# first ECS release that has it: ecs.version must be at least the newest of them.
+ECS_FIELDS_SINCE = {
+    "@timestamp": "1.0.0",
+    "log.level": "1.0.0",
+    "message": "1.0.0",
+    "ecs.version": "1.0.0",
+    "event.action": "1.0.0",
+    "event.kind": "1.0.0",
+    "event.category": "1.0.0",
+    "event.dataset": "1.0.0",
+    "event.duration": "1.0.0",
+    "event.outcome": "1.0.0",
+    "event.reason": "1.7.0",
+    "server.address": "1.0.0",
+    "server.port": "1.0.0",
+    "error.message": "1.0.0",
+    "error.type": "1.3.0",
+    "error.code": "1.0.0",
+    "error.stack_trace": "1.3.0",
+    "trace.id": "1.1.0",
+    "span.id": "1.5.0",
+    "service.name": "1.0.0",
+    "service.version": "1.0.0",
+    "service.environment": "8.0.0",
+    "host.hostname": "1.0.0",
+    "process.pid": "1.0.0",
+}
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_ecs_version_is_the_first_release_with_every_ecs_field_written() -> None:
+    written: set[str] = set()
+    for record in [*RECORDS, FIXED_FIELDS_RECORD, {**COMMAND_FAILED, "exception": "Traceback"}]:
+        written |= set(leaf_paths(to_ecs(None, "info", dict(record))))
+    ecs_fields = {f for f in written if not f.startswith(("db.", "mongodb.", "labels."))}
+    assert ecs_fields - {"request_user", "team"} == set(ECS_FIELDS_SINCE)  # app keys
+    assert ECS_VERSION == max(ECS_FIELDS_SINCE.values(), key=version) == "8.0.0"
+
+
+FIXED_FIELDS_RECORD: dict[str, Any] = {
+    "timestamp": "2026-11-25T08:00:00.123456Z",
+    "level": "info",
+    "event": "mongodb.command.succeeded",
+    "service_name": "billing",
+    "service_version": "2.4.1",
+    "service_environment": "production",
+    "team": "payments",
+    "process_pid": 4711,
+    "host_name": "web-1",
+    "driver_request_id": 1681692777,
+    "operation_id": 1681692777,
+    "command_name": "ping",
+    "database_name": "admin",
+    "server_address": "db1:27017",
+    "server_host": "db1",
+    "server_port": 27017,
+    "duration_micros": 480,
+    "reply": '{"ok":1}',
+    "slow": False,
+}
+
+
+def test_fixed_fields_map_to_service_host_and_process() -> None:
+    assert to_ecs(None, "info", FIXED_FIELDS_RECORD) == {
+        "@timestamp": "2026-11-25T08:00:00.123456Z",
+        "log.level": "info",
+        "message": "ping admin succeeded in 0.48 ms",
+        "ecs.version": ECS_VERSION,
+        "event": {
+            "action": "mongodb.command.succeeded",
+            "kind": "event",
+            "category": ["database"],
+            "dataset": DATASET,
+            "duration": 480000,
+            "outcome": "success",
+        },
+        "service": {"name": "billing", "version": "2.4.1", "environment": "production"},
+        "host": {"hostname": "web-1"},
+        "process": {"pid": 4711},
+        "db": {"system": {"name": "mongodb"}, "operation": {"name": "ping"}, "namespace": "admin"},
+        "server": {"address": "db1", "port": 27017},
+        "mongodb": {
+            "driver_request_id": 1681692777,
+            "operation_id": 1681692777,
+            "server_address": "db1:27017",
+            "reply": '{"ok":1}',
+            "slow": False,
+        },
+        "team": "payments",
+    }
+
+
+def test_an_application_service_name_fills_in_only_without_the_fixed_field() -> None:
+    bound = {"event": "mongodb.pool.ready", "timestamp": "2026-11-25T08:00:00Z"}
+    alone = to_ecs(None, "info", {**bound, "service.name": "app", "host.hostname": "h"})
+    assert (alone["service"], alone["host"]) == ({"name": "app"}, {"hostname": "h"})
+    both = to_ecs(None, "info", {**bound, "service_name": "billing", "service.name": "app"})
+    assert (both["service"], both["labels"]) == ({"name": "billing"}, {"service_name": "app"})
+
+
+def test_incident_and_pool_pressure_fields_go_under_mongodb() -> None:
+    lost = {
+        "timestamp": "2026-11-25T08:00:00Z",
+        "level": "warning",
+        "event": "mongodb.topology.writable_server_lost",
+        "topology_id": TOPOLOGY_ID,
+        "previous_primary": "db1:27017",
+        "published_after_micros": 1200,
+    }
+    restored = {
+        "timestamp": "2026-11-25T08:00:09Z",
+        "level": "info",
+        "event": "mongodb.topology.writable_server_restored",
+        "topology_id": TOPOLOGY_ID,
+        "primary": "db2:27017",
+        "unavailable_micros": 9_000_000,
+    }
+    pressure = {
+        **CHECK_OUT_FAILED,
+        "in_use": 10,
+        "max_pool_size": 10,
+        "waiting": 3,
+        "oldest_in_use_micros": 5_000_000,
+        "oldest_in_use_command": "aggregate",
+    }
+    assert to_ecs(None, "warning", lost) == {
+        "@timestamp": "2026-11-25T08:00:00Z",
+        "log.level": "warning",
+        "message": "no writable server left (was db1:27017)",
+        "ecs.version": ECS_VERSION,
+        "event": {
+            "action": "mongodb.topology.writable_server_lost",
+            "kind": "event",
+            "category": ["database"],
+            "dataset": DATASET,
+        },
+        "db": {"system": {"name": "mongodb"}},
+        "mongodb": {
+            "topology_id": TOPOLOGY_ID,
+            "previous_primary": "db1:27017",
+            "published_after_micros": 1200,
+        },
+    }
+    assert to_ecs(None, "info", restored)["mongodb"] == {
+        "topology_id": TOPOLOGY_ID,
+        "primary": "db2:27017",
+        "unavailable_micros": 9_000_000,
+    }
+    document = to_ecs(None, "error", pressure)
+    assert document["message"] == (
+        "connection check-out from db1:27017 failed after 120.0 ms (timeout): "
+        "10 of 10 in use, 3 waiting"
+    )
+    assert document["mongodb"] == {
+        "server_address": "db1:27017",
+        "topology_id": TOPOLOGY_ID,
+        "in_use": 10,
+        "max_pool_size": 10,
+        "waiting": 3,
+        "oldest_in_use_micros": 5_000_000,
+        "oldest_in_use_command": "aggregate",
+    }
+
+
+A = {"server_address": "db1:27017", "server_host": "db1", "server_port": 27017}
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (
+            {
+                "event": "mongodb.command.started",
+                "command_name": "find",
+                "database_name": "shop",
+                "collection": "orders",
+            },
+            "find shop.orders started",
+        ),
+        (
+            {
+                "event": "mongodb.command.succeeded",
+                "command_name": "find",
+                "database_name": "shop",
+                "collection": "orders",
+                "duration_micros": 500,
+                "slow": False,
+            },
+            "find shop.orders succeeded in 0.5 ms",
+        ),
+        (
+            {
+                "event": "mongodb.command.succeeded",
+                "command_name": "aggregate",
+                "database_name": "shop",
+                "collection": "orders",
+                "duration_micros": 250_829,
+                "slow": True,
+            },
+            "aggregate shop.orders succeeded in 250.8 ms (slow)",
+        ),
+        (
+            {
+                "event": "mongodb.command.succeeded",
+                "command_name": "ping",
+                "database_name": "admin",
+                "duration_micros": 35,
+            },
+            "ping admin succeeded in 0.035 ms",
+        ),
+        (
+            {
+                "event": "mongodb.command.failed",
+                "command_name": "insert",
+                "database_name": "shop",
+                "collection": "orders",
+                "duration_micros": 1200,
+                "error_code_name": "DuplicateKey",
+                "error_type": "DuplicateKeyError",
+            },
+            "insert shop.orders failed in 1.2 ms with DuplicateKey",
+        ),
+        (
+            {
+                "event": "mongodb.command.failed",
+                "command_name": "count",
+                "database_name": "shop",
+                "duration_micros": 3_000_000,
+                "error_type": "AutoReconnect",
+            },
+            "count shop failed in 3.0 s with AutoReconnect",
+        ),
+        ({"event": "mongodb.server.opening", **A}, "server db1:27017 added"),
+        (
+            {
+                "event": "mongodb.server.description_changed",
+                **A,
+                "previous_server_type": "Unknown",
+                "new_server_type": "RSPrimary",
+            },
+            "server db1:27017 changed from Unknown to RSPrimary",
+        ),
+        ({"event": "mongodb.server.closed", **A}, "server db1:27017 removed"),
+        ({"event": "mongodb.heartbeat.started", **A}, "heartbeat to db1:27017 started"),
+        (
+            {"event": "mongodb.heartbeat.succeeded", **A, "duration_micros": 1500},
+            "heartbeat to db1:27017 succeeded in 1.5 ms",
+        ),
+        (
+            {
+                "event": "mongodb.heartbeat.failed",
+                **A,
+                "duration_micros": 10_000_000,
+                "error_type": "NetworkTimeout",
+            },
+            "heartbeat to db1:27017 failed in 10.0 s with NetworkTimeout",
+        ),
+        ({"event": "mongodb.topology.opened"}, "topology opened"),
+        ({"event": "mongodb.topology.closed"}, "topology closed"),
+        (
+            {
+                "event": "mongodb.topology.description_changed",
+                "previous_topology_type": "Unknown",
+                "new_topology_type": "ReplicaSetWithPrimary",
+                "primary": "db1:27017",
+                "has_writable_server": True,
+            },
+            "topology changed from Unknown to ReplicaSetWithPrimary, primary db1:27017",
+        ),
+        (
+            {
+                "event": "mongodb.topology.description_changed",
+                "previous_topology_type": "Unknown",
+                "new_topology_type": "Single",
+                "primary": None,
+                "has_writable_server": True,
+            },
+            "topology changed from Unknown to Single",
+        ),
+        (
+            {"event": "mongodb.topology.writable_server_lost", "previous_primary": None},
+            "no writable server left",
+        ),
+        (
+            {
+                "event": "mongodb.topology.writable_server_restored",
+                "primary": None,
+                "unavailable_micros": 2_500_000,
+            },
+            "writable server back after 2.5 s",
+        ),
+        (
+            {
+                "event": "mongodb.topology.writable_server_restored",
+                "primary": "db2:27017",
+                "unavailable_micros": 800_000,
+            },
+            "writable server back after 800.0 ms: db2:27017",
+        ),
+        (
+            {
+                "event": "mongodb.topology.primary_changed",
+                "previous_primary": "db1:27017",
+                "primary": "db2:27017",
+            },
+            "primary changed from db1:27017 to db2:27017",
+        ),
+        ({"event": "mongodb.pool.created", **A}, "pool for db1:27017 created"),
+        ({"event": "mongodb.pool.ready", **A}, "pool for db1:27017 ready"),
+        (
+            {"event": "mongodb.pool.cleared", **A, "interrupt_connections": False},
+            "pool for db1:27017 cleared",
+        ),
+        (
+            {"event": "mongodb.pool.cleared", **A, "interrupt_connections": True},
+            "pool for db1:27017 cleared, in-use connections interrupted",
+        ),
+        ({"event": "mongodb.pool.closed", **A}, "pool for db1:27017 closed"),
+        (
+            {"event": "mongodb.connection.created", **A, "connection_id": 4},
+            "connection 4 to db1:27017 created",
+        ),
+        (
+            {"event": "mongodb.connection.ready", **A, "connection_id": 4, "duration_micros": 2500},
+            "connection 4 to db1:27017 ready in 2.5 ms",
+        ),
+        (
+            {"event": "mongodb.connection.closed", **A, "connection_id": 4, "reason": "stale"},
+            "connection 4 to db1:27017 closed (stale)",
+        ),
+        (
+            {"event": "mongodb.connection.check_out_started", **A},
+            "connection check-out from db1:27017 started",
+        ),
+        (
+            {
+                "event": "mongodb.connection.check_out_failed",
+                **A,
+                "duration_micros": 120_004,
+                "reason": "timeout",
+            },
+            "connection check-out from db1:27017 failed after 120.0 ms (timeout)",
+        ),
+        (
+            {
+                "event": "mongodb.connection.checked_out",
+                **A,
+                "connection_id": 4,
+                "duration_micros": 40,
+            },
+            "connection 4 to db1:27017 checked out in 0.04 ms",
+        ),
+        (
+            {
+                "event": "mongodb.connection.checked_out",
+                **A,
+                "connection_id": 4,
+                "duration_micros": 0,
+            },
+            "connection 4 to db1:27017 checked out in 0 ms",
+        ),
+        (
+            {
+                "event": "mongodb.connection.checked_out",
+                **A,
+                "connection_id": 4,
+                "duration_micros": 150_000,
+                "slow": True,
+                "in_use": 50,
+                "max_pool_size": 50,
+                "waiting": 7,
+                "oldest_in_use_micros": 2_000_000,
+            },
+            "connection 4 to db1:27017 checked out in 150.0 ms (slow): 50 of 50 in use, 7 waiting",
+        ),
+        (
+            {"event": "mongodb.connection.checked_in", **A, "connection_id": 4},
+            "connection 4 to db1:27017 checked in",
+        ),
+        (
+            {
+                "event": "mongodb.sampling.summary",
+                "suppressed_event": "mongodb.heartbeat.started",
+                "sampled_out": 0,
+                "burst_limited": 120,
+                "interval_ms": 10000,
+            },
+            "mongodb.heartbeat.started: 0 sampled out, 120 burst-limited in 10.0 s",
+        ),
+    ],
+    ids=lambda value: value["event"] if isinstance(value, dict) else "",
+)
+def test_the_message_is_a_sentence_for_every_event(record: dict[str, Any], message: str) -> None:
+    document = to_ecs(None, "info", {"timestamp": "2026-11-25T08:00:00Z", **record})
+    assert (document["message"], message_of(record)) == (message, message)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"event": "mongodb.command.succeeded", "duration_micros": 500},
+        {"event": "mongodb.command.succeeded", "command_name": "find", "database_name": "x"},
+        {"event": "mongodb.pool.ready"},
+        {"event": "mongodb.sampling.summary", "suppressed_event": "x", "interval_ms": None},
+        {"event": "mongodb.future.event", **A},
+    ],
+)
+def test_a_record_lacking_what_its_sentence_needs_keeps_its_event_name(
+    record: dict[str, Any],
+) -> None:
+    assert message_of(record) == record["event"]
+    assert to_ecs(None, "info", record)["message"] == record["event"]
 
 
 def test_the_input_record_is_left_as_it_was() -> None:

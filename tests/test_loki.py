@@ -12,6 +12,7 @@ Loki's default ``max_line_size`` of 256 KB.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -19,12 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jmespath
 import pytest
 from mockupdb import MockupDB
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+from pythonjsonlogger.json import JsonFormatter
 
 import mongo_structlog
+from mongo_structlog.settings import Settings
 
 from .factory import speed_up_sdam, stop_quickly
 from .servers import named, standalone, wait_for
@@ -40,9 +44,11 @@ FIXED_PART = 2048
 
 LABEL_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 LEVELS = {"debug", "info", "warning", "error"}
-FAMILIES = {"command", "server", "heartbeat", "topology", "pool", "sampling"}
-#: The regex of the Alloy ``stage.regex`` in ``docs/loki.md``; ``connection.*`` is the pool family.
+#: The ``families`` setting's names, and ``sampling`` for the summary records.
+FAMILIES = {*Settings().families, "sampling"}
+#: The regex of the Alloy ``stage.regex`` in ``docs/loki.md`` (checked against it below).
 EVENT_FAMILY = re.compile(r"^mongodb\.(?P<event_family>[a-z]+)\.")
+LOKI_DOC = Path(__file__).resolve().parents[1] / "docs" / "loki.md"
 
 # Worst-case text: astral characters (4 bytes of UTF-8), quotes and backslashes (escaped:
 # 2 bytes), control characters (\u00XX: 6 bytes in an error message). 80k characters, so
@@ -63,10 +69,14 @@ def line_bound(max_document_length: int) -> int:
 
 
 def event_family(event: str) -> str:
-    """The ``event_family`` label the Alloy pipeline of ``docs/loki.md`` extracts."""
+    """The ``event_family`` label the Alloy pipeline of ``docs/loki.md`` extracts.
+
+    Its ``stage.regex``, then its ``stage.template`` reading ``connection`` as ``pool``.
+    """
     match = EVENT_FAMILY.match(event)
     assert match is not None, event
-    return match.group("event_family")
+    family = match.group("event_family")
+    return "pool" if family == "connection" else family
 
 
 def scalar(value: Any) -> bool:
@@ -189,8 +199,8 @@ def test_every_line_is_a_flat_json_object_logql_parses_without_surprises(
 
     records = [json.loads(line) for line in lines]
     assert all(type(record) is dict for record in records)
-    # Every family is there ("connection" records belong to the pool family).
-    assert {event_family(r["event"]) for r in records} == FAMILIES | {"connection"}
+    # Every family is there, named as the families setting names it.
+    assert {event_family(r["event"]) for r in records} == FAMILIES
     assert {
         "mongodb.command.started",
         "mongodb.command.succeeded",
@@ -248,3 +258,144 @@ def test_at_the_largest_safe_document_length_no_line_reaches_lokis_limit(
     assert max(sizes) <= line_bound(LOKI_SAFE_MAX_DOCUMENT_LENGTH)
     # The limit is not met by accident: the biggest lines carry 20k-character texts.
     assert max(sizes) > 20 * LOKI_SAFE_MAX_DOCUMENT_LENGTH // 10
+
+
+# -- The Alloy recipe against real lines of every output style ------------------------------------
+
+
+def alloy_blocks() -> list[str]:
+    """The ``alloy`` code blocks of ``docs/loki.md`` that parse records (have a stage.json)."""
+    text = LOKI_DOC.read_text(encoding="utf-8")
+    blocks = re.findall(r"```alloy\n(.*?)```", text, flags=re.DOTALL)
+    return [block for block in blocks if "stage.regex" in block]
+
+
+def recipe(block: str) -> dict[str, Any]:
+    """The parts of one Alloy pipeline that decide what is read and how it is labelled."""
+    expressions = dict(re.findall(r"(\w+)\s*=\s*`([^`]*)`,", block.split("stage.json", 1)[1]))
+    (regex,) = re.findall(r"expression = `([^`]*)`", block)
+    templates = re.findall(r'source\s*=\s*"(\w+)"\s*\n\s*template = `([^`]*)`', block)
+    selector = re.findall(r'selector = "((?:[^"\\]|\\.)*)"', block)
+    line_filter = None
+    if selector:
+        logql = selector[0].replace('\\"', '"').replace("\\\\", "\\")
+        line_filter = re.compile(logql.split("|~ `", 1)[1].rstrip("`"))
+    return {
+        "expressions": expressions,
+        "regex": regex,
+        "templates": templates,
+        "line_filter": line_filter,
+    }
+
+
+def labels_from(line: str, parts: dict[str, Any]) -> dict[str, Any]:
+    """What the pipeline extracts from one line: level, event_family and timestamp."""
+    document = json.loads(line)
+    extracted = {
+        name: jmespath.search(expr, document) for name, expr in parts["expressions"].items()
+    }
+    level = extracted["level"].lower()  # stage.template: ToLower
+    match = re.match(parts["regex"], extracted["event"])
+    assert match is not None, extracted["event"]
+    family = match.group("event_family")
+    family = "pool" if family == "connection" else family  # stage.template: if eq ...
+    return {"level": level, "event_family": family, "timestamp": extracted.get("timestamp")}
+
+
+def test_every_pipeline_in_the_guide_has_the_same_stages() -> None:
+    blocks = [recipe(block) for block in alloy_blocks()]
+    assert len(blocks) == 2  # from a file, from stdout
+    for parts in blocks:
+        assert parts["expressions"] == {
+            "level": '"log.level" || level || levelname',
+            "event": "event.action || event",
+            "timestamp": '"@timestamp" || timestamp',
+        }
+        assert parts["regex"] == EVENT_FAMILY.pattern
+        assert parts["templates"] == [
+            ("level", "{{ ToLower .Value }}"),
+            ("event_family", '{{ if eq .Value "connection" }}pool{{ else }}{{ .Value }}{{ end }}'),
+        ]
+    assert blocks[0]["line_filter"] is None
+    assert blocks[1]["line_filter"].pattern == '"(event|action)": ?"mongodb\\.'
+
+
+def write_session(output: str, **settings: Any) -> None:
+    """A short real session at debug: commands (one failing), pool and topology records."""
+    server = standalone()
+
+    def answer(request: Any) -> bool:
+        if request.command_name == "find":
+            return bool(request.ok(cursor={"id": 0, "firstBatch": [], "ns": "shop.orders"}))
+        if request.command_name == "count":
+            return bool(request.command_err(code=2, errmsg="bad count"))
+        return False
+
+    server.autoresponds(answer)
+    try:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            server.uri,
+            serverSelectionTimeoutMS=2000,
+            event_listeners=mongo_structlog.listeners(output=output, level="debug", **settings),
+        )
+        client.shop.orders.find_one({"status": "open"})
+        with pytest.raises(PyMongoError):
+            client.shop.command("count", "orders")
+        client.close()
+    finally:
+        stop_quickly(server)
+    mongo_structlog.flush()
+
+
+def stdlib_lines(tmp_path: Path, **settings: Any) -> list[str]:
+    """Lines of the ``stdlib`` output through python-json-logger, set up as its docs show."""
+    path = tmp_path / "app.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        write_session("stdlib", **settings)
+        logging.getLogger("app").info("user signed in", extra={"event": "login"})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize(
+    ("style", "settings"),
+    [
+        ("json", {}),
+        ("ecs", {"format": "ecs"}),
+        ("stdlib", {}),
+        ("stdlib-ecs", {"format": "ecs"}),
+    ],
+)
+def test_the_recipe_reads_every_output_style(
+    style: str, settings: dict[str, Any], tmp_path: Path
+) -> None:
+    if style.startswith("stdlib"):
+        lines = stdlib_lines(tmp_path, **settings)
+        ours = [line for line in lines if '"name": "mongo_structlog"' in line]
+    else:
+        path = tmp_path / "records.jsonl"
+        write_session(str(path), **settings)
+        # An application record beside ours, written the way structlog's JSONRenderer does.
+        lines = [*path.read_text(encoding="utf-8").splitlines(), '{"event":"user signed in"}']
+        ours = lines[:-1]
+    assert len(ours) > 10
+    file_recipe, stdout_recipe = (recipe(block) for block in alloy_blocks())
+    # The stdout selector keeps exactly our lines.
+    assert [line for line in lines if stdout_recipe["line_filter"].search(line)] == ours
+    labelled = [labels_from(line, file_recipe) for line in ours]
+    assert {label["level"] for label in labelled} <= LEVELS
+    assert {label["event_family"] for label in labelled} >= {"command", "topology", "pool"}
+    assert {label["event_family"] for label in labelled} <= FAMILIES
+    for label in labelled:
+        if style.startswith("stdlib"):
+            continue  # the time is the application formatter's
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", label["timestamp"])

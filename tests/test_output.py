@@ -197,7 +197,7 @@ def test_console_format_is_coloured_on_a_terminal(monkeypatch: pytest.MonkeyPatc
 def test_ecs_format_renders_ecs_field_names(log_path: Path) -> None:
     pool_listener(output=str(log_path), format="ecs").pool_cleared(f.pool_cleared())
     (record,) = read_records(log_path)
-    assert record["message"] == "mongodb.pool.cleared"
+    assert record["message"] == "pool for db0.example.com:27017 cleared"
     assert record["log.level"] == "warning"
     assert record["server"] == {"address": "db0.example.com", "port": 27017}
     assert "@timestamp" in record

@@ -20,7 +20,10 @@ VALID: list[tuple[str, str, Any]] = [
     ("output", "stdout", "stdout"),
     ("output", "STDERR", "stderr"),
     ("output", "stdlib", "stdlib"),
+    ("output", "StructLog", "structlog"),
     ("output", "/tmp/mongo_structlog-Test.jsonl", "/tmp/mongo_structlog-Test.jsonl"),
+    ("output", "./stdot", "./stdot"),
+    ("output", "mongodb.log", "mongodb.log"),
     ("level", "debug", "debug"),
     ("level", "Info", "info"),
     ("level", "warning", "warning"),
@@ -54,6 +57,17 @@ VALID: list[tuple[str, str, Any]] = [
     ("correlation_ttl_ms", "1000", 1000.0),
     ("queue_size", "0", 0),
     ("queue_size", "8192", 8192),
+    ("enabled", "false", False),
+    ("enabled", " Off ", False),
+    ("enabled", "1", True),
+    ("enabled", "YES", True),
+    ("service_name", " billing ", "billing"),
+    ("service_version", "2.4.1", "2.4.1"),
+    ("service_environment", "production", "production"),
+    ("fields", "team=payments, region = eu", (("team", "payments"), ("region", "eu"))),
+    ("fields", "team=a,team=b,", (("team", "b"),)),
+    ("process_fields", "true", True),
+    ("process_fields", "no", False),
 ]
 
 #: (field, variable text) that must be rejected.
@@ -85,6 +99,22 @@ INVALID: list[tuple[str, str]] = [
     ("correlation_ttl_ms", "-10"),
     ("queue_size", "-1"),
     ("queue_size", "1e3"),
+    ("output", "stdot"),
+    ("output", "syslog"),
+    ("output", "-"),
+    ("output", "nan"),
+    ("output", "-1"),
+    ("output", "3"),
+    ("output", "/nonexistent-dir/mongodb.jsonl"),
+    ("output", "/"),
+    ("enabled", "maybe"),
+    ("process_fields", "2"),
+    ("fields", "team"),
+    ("fields", "team="),
+    ("fields", "=payments"),
+    ("fields", "team name=payments"),
+    ("fields", "event=custom"),
+    ("fields", "service_name=billing"),
 ]
 
 
@@ -113,14 +143,25 @@ def test_defaults_when_nothing_is_set() -> None:
         correlation_capacity=10000,
         correlation_ttl_ms=600000.0,
         queue_size=0,
+        enabled=True,
+        service_name=None,
+        service_version=None,
+        service_environment=None,
+        fields=(),
+        process_fields=False,
     )
 
 
 def test_every_field_is_covered_by_the_valid_and_invalid_tables() -> None:
     names = {field.name for field in fields(Settings)}
     assert {name for name, _, _ in VALID} == names
-    # Any text is a valid ``redact_keys`` list or ``output`` path.
-    assert {name for name, _ in INVALID} == names - {"redact_keys", "output"}
+    # Any text is a valid ``redact_keys`` list or service name, version or environment.
+    assert {name for name, _ in INVALID} == names - {
+        "redact_keys",
+        "service_name",
+        "service_version",
+        "service_environment",
+    }
 
 
 @pytest.mark.parametrize(("name", "text", "expected"), VALID)
@@ -151,7 +192,9 @@ def test_a_bad_keyword_raises_value_error_naming_keyword_and_value(name: str, te
 
 
 def test_a_blank_output_keyword_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"keyword output='  ': expected stdout, stderr, stdlib"):
+    with pytest.raises(
+        ValueError, match=r"keyword output='  ': expected stdout, stderr, stdlib, structlog"
+    ):
         load_settings(environ={}, output="  ")
 
 
@@ -167,6 +210,12 @@ def test_a_blank_output_keyword_is_rejected() -> None:
         ("redact_keys", ("token",), ("token",)),
         ("families", {"pool"}, ("pool",)),
         ("families", frozenset(), ()),
+        ("enabled", False, False),
+        ("process_fields", True, True),
+        ("service_version", 2, "2"),
+        ("fields", {"team": "payments", "shard": 3}, (("team", "payments"), ("shard", 3))),
+        ("fields", {"canary": True, "weight": 0.5}, (("canary", True), ("weight", 0.5))),
+        ("fields", "team=payments", (("team", "payments"),)),
     ],
 )
 def test_keywords_accept_numbers_and_sequences(name: str, value: Any, expected: Any) -> None:
@@ -184,6 +233,15 @@ def test_keywords_accept_numbers_and_sequences(name: str, value: Any, expected: 
         ("redact_keys", ["ssn", 3], "sequence of strings"),
         ("families", 7, "sequence of strings"),
         ("families", ["pool", "gossip"], "unknown families"),
+        ("fields", ["team"], "expected a mapping"),
+        ("fields", {"team": None}, "expected a str, int, float or bool value"),
+        ("fields", {"team": ["a"]}, "expected a str, int, float or bool value"),
+        ("fields", {1: "a"}, "not a snake_case name"),
+        ("fields", {"level": "x"}, "reserved"),
+        ("service_name", "  ", "expected some text"),
+        ("output", 3, "not a number"),
+        ("output", float("nan"), "not a number"),
+        ("output", -1, "not a number"),
     ],
 )
 def test_bad_keyword_types_raise_value_error(name: str, value: Any, reason: str) -> None:

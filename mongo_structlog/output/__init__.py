@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from .._fixed import fixed_fields_processor
 from ..context import context_merger, trace_processor
 from ..settings import Settings
 from ..stats import STATS
@@ -140,6 +141,9 @@ def build_output(
     target = settings.output
     sink = _sink(settings, target)
     processors: list[Processor] = [context_merger(clean)]
+    fixed = fixed_fields_processor(settings)
+    if fixed is not None:
+        processors.insert(0, fixed)
     trace = trace_processor()
     if trace is not None:
         processors.append(trace)
