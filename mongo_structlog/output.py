@@ -16,11 +16,13 @@ from typing import Any
 import orjson
 import structlog
 
+from ._console import ConsoleRenderer, colors_wanted
+from ._structlog_sink import StructlogSink, to_structlog
 from .context import context_merger, trace_processor
 from .deferred import Deferred
 from .settings import Settings
 from .sinks import FileSink, QueuedSink, QueuedStdlib, StreamSink
-from .stdlib import STDLIB_LOGGER_NAME, StdlibSink
+from .stdlib import STDLIB_LOGGER_NAME, StdlibSink, stdlib_final_step
 
 __all__ = [
     "STDLIB_LOGGER_NAME",
@@ -140,11 +142,6 @@ def _plain(value: Any) -> Any:
     return json_default(value)
 
 
-def _to_stdlib(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
-    """Final step for ``stdlib``: the event name as the message, every field as ``extra``."""
-    return {"msg": event_dict["event"], "extra": dict(event_dict)}
-
-
 class Output:
     """A configured structlog logger and the sink behind it.
 
@@ -196,6 +193,8 @@ def build_output(
     target = settings.output
     if target == "stdlib":
         sink = StdlibSink(settings.level_number)
+    elif target == "structlog":
+        sink = StructlogSink()
     elif target in ("stdout", "stderr"):
         sink = StreamSink(target)
     else:
@@ -206,7 +205,7 @@ def build_output(
                 f"invalid value for MONGO_STRUCTLOG_OUTPUT={target!r}: cannot open it ({exc})"
             ) from None
     if settings.queue_size:
-        if target == "stdlib":
+        if target in ("stdlib", "structlog"):
             sink = QueuedStdlib(sink, settings.queue_size)
         else:
             sink = QueuedSink(sink, settings.queue_size)
@@ -236,26 +235,11 @@ def build_output(
 
 def _final_step(settings: Settings, target: str) -> Processor:
     if target == "stdlib":
-        if settings.format == "ecs":
-            from .ecs import to_ecs  # noqa: PLC0415  # keeps ecs-logging off the default path
-
-            def ecs_to_stdlib(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> Any:
-                message = event_dict["event"]
-                extra = to_ecs(logger, name, dict(event_dict))
-                extra.pop("message", None)  # the LogRecord's own message; stdlib forbids it
-                return {"msg": message, "extra": extra}
-
-            return ecs_to_stdlib
-        return _to_stdlib
+        return stdlib_final_step(settings.format)
+    if target == "structlog":
+        return to_structlog
     if settings.format == "console":
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=_isatty(target), sort_keys=False, pad_event_to=38
-        )
-
-        def render_console(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> str:
-            return renderer(logger, name, dict(event_dict)) + "\n"
-
-        return render_console
+        return ConsoleRenderer(colors_wanted(_isatty(target)))
     if settings.format == "ecs":
         from .ecs import to_ecs  # noqa: PLC0415
 

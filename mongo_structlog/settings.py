@@ -81,7 +81,7 @@ def _output(raw: str) -> str:
     if not value:
         raise ValueError("expected stdout, stderr, stdlib or a file path")
     lowered = value.lower()
-    if lowered in ("stdout", "stderr", "stdlib"):
+    if lowered in ("stdout", "stderr", "stdlib", "structlog"):
         return lowered
     try:
         # Open it now so that a bad path is reported against the variable or keyword.
