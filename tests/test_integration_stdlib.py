@@ -136,8 +136,12 @@ def test_the_log_record_time_is_when_the_event_happened(
 
 
 def read_records_from(stream: io.StringIO) -> list[dict[str, Any]]:
+    return json_lines(stream.getvalue())
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
     # Not splitlines(): a record may hold U+0085 or U+2028, which JSON leaves as they are.
-    return [json.loads(line) for line in stream.getvalue().split("\n") if line]
+    return [json.loads(line) for line in text.split("\n") if line]
 
 
 def _rfc3339_of(created: float) -> str:
@@ -151,15 +155,14 @@ def _rfc3339_of(created: float) -> str:
 
 
 def test_python_json_logger_writes_each_field_once_beside_its_own(
-    app_logging: logging.Logger,
+    app_logging: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter("{asctime}{levelname}{name}{message}", style="{"))
-    app_logging.addHandler(handler)
+    app_logging.handlers = [handler]
     app_logging.setLevel(logging.INFO)
     log_a_find_that_succeeds_and_one_that_fails()
-    succeeded, failed = read_records_from(stream)
+    succeeded, failed = json_lines(capsys.readouterr().err)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", succeeded.pop("asctime"))
     assert without_driver_id(succeeded) | {"message": unmasked(succeeded["message"])} == {
         "levelname": "INFO",
@@ -243,14 +246,15 @@ def test_structlog_processor_formatter_renders_our_records_as_its_own(
 
 def test_json_formatter_writes_the_records_a_file_gets_from_a_real_client(
     app_logging: logging.Logger,
+    capsys: pytest.CaptureFixture[str],
     server: MockupDB,
     make_client: MakeClient,
     log_path: Path,
 ) -> None:
-    stream = io.StringIO()
-    ours = logging.getLogger(mongo_structlog.STDLIB_LOGGER_NAME)
-    ours.addHandler(handler_writing_to(stream, mongo_structlog.json_formatter()))
-    ours.propagate = False
+    handler = logging.StreamHandler()
+    handler.setFormatter(mongo_structlog.json_formatter())
+    logging.getLogger(mongo_structlog.STDLIB_LOGGER_NAME).addHandler(handler)
+    logging.getLogger(mongo_structlog.STDLIB_LOGGER_NAME).propagate = False
     server.autoresponds(lambda request: request.command_name == "find" and request.ok(FOUND))
     both = mongo_structlog.listeners(output="stdlib") + mongo_structlog.listeners(
         output=str(log_path)
@@ -258,7 +262,7 @@ def test_json_formatter_writes_the_records_a_file_gets_from_a_real_client(
     client = make_client(server.uri, event_listeners=both)
     client.shop.orders.find_one({"status": "paid"})
     client.close()
-    via_stdlib = commands(read_records_from(stream))
+    via_stdlib = commands(json_lines(capsys.readouterr().err))
     via_file = commands(read_records(log_path))
     assert [r["event"] for r in via_file] == ["mongodb.command.succeeded"]
     # Same keys in the same order, same values; only the two sets' clock readings differ.
@@ -354,7 +358,7 @@ def test_dict_config_after_configure_is_reported_once_and_its_records_counted(
     app_logging: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
     mongo_structlog.configure(output="stdlib")
-    pool = mongo_structlog.listeners(output="stdlib")[4]
+    pool = mongo_structlog.listeners(output="stdlib")[4]  # a client's, made before dictConfig
     logging.config.dictConfig(APP_CONFIG)  # disable_existing_loggers defaults to True
     pool.pool_ready(f.pool_ready())
     pool.pool_ready(f.pool_ready())
@@ -385,3 +389,37 @@ def test_dict_config_that_keeps_our_logger_gets_its_records(
     captured = capsys.readouterr()
     assert captured.err == f"INFO mongo_structlog mongodb.pool.ready {DB0}\n"
     assert mongo_structlog.stats()["sink_errors"] == 0
+
+
+# -- PyMongo's own loggers ---------------------------------------------------------------------
+
+
+def test_quieting_pymongos_own_loggers_leaves_ours(
+    app_logging: logging.Logger,
+    capsys: pytest.CaptureFixture[str],
+    server: MockupDB,
+    make_client: MakeClient,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG, format="%(name)s %(levelname)s %(message)s", force=True
+    )
+    pymongo_logger = logging.getLogger("pymongo")
+    saved = pymongo_logger.level
+    server.autoresponds(lambda request: request.command_name == "find" and request.ok(FOUND))
+    client = make_client(server.uri, event_listeners=mongo_structlog.listeners(output="stdlib"))
+    try:
+        client.shop.orders.find_one({"email": "ada@example.com"})
+        before = capsys.readouterr().err
+        logging.getLogger("pymongo").setLevel(logging.INFO)
+        client.shop.orders.find_one({"email": "ada@example.com"})
+        after = capsys.readouterr().err
+    finally:
+        pymongo_logger.setLevel(saved)
+    # PyMongo's own records say the command twice, the address in clear.
+    assert [
+        line.split(" ", 2)[:2] for line in before.splitlines() if "ada@example.com" in line
+    ] == [["pymongo.command", "DEBUG"]]
+    assert "ada@example.com" not in after
+    assert [line.split(" ", 3)[:3] for line in after.splitlines()] == [
+        ["mongo_structlog", "INFO", "mongodb.command.succeeded"]
+    ]

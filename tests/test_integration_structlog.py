@@ -44,7 +44,7 @@ def add_service(logger: Any, method_name: str, event_dict: MutableMapping[str, A
     return event_dict
 
 
-def configure_app_structlog(level: int = logging.INFO) -> None:
+def configure_app_structlog() -> None:
     """The application's structlog configuration, as structlog's docs show it."""
     structlog.configure(
         processors=[
@@ -54,7 +54,7 @@ def configure_app_structlog(level: int = logging.INFO) -> None:
             add_service,
             structlog.processors.JSONRenderer(),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=True,
     )
@@ -85,7 +85,8 @@ def timestamps_of(records: list[dict[str, Any]]) -> list[str]:
 def test_records_go_through_the_applications_processors_and_renderer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    mongo_structlog.configure(output="structlog")  # before the application's configure
+    # Ours first, the application's configure after: its configuration still applies.
+    mongo_structlog.configure(output="structlog")
     configure_app_structlog()
     command, *_ = mongo_structlog.listeners(output="structlog")
     structlog.contextvars.bind_contextvars(user="ada")
@@ -121,12 +122,20 @@ def test_records_go_through_the_applications_processors_and_renderer(
 
 
 def test_the_applications_level_filter_applies(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_app_structlog(level=logging.WARNING)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            add_service,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(),
+    )
     pool = mongo_structlog.listeners(output="structlog", level="debug")[4]
     pool.pool_ready(f.pool_ready())  # info: below the application's level
     pool.pool_cleared(f.pool_cleared())
     records = printed(capsys)
-    timestamps_of(records)
+    timestamps_of(records)  # ours: the application's chain has no time stamper
     assert records == [
         {
             **DB0,
