@@ -74,10 +74,8 @@ def _safe(value: Any) -> Any:
     return value
 
 
-def _name(key: Any) -> Any:
-    if type(key) is not str:
-        return key
-    key = escaped(key)
+def _name(key: Any) -> str:
+    key = escaped(str(key))
     return "app_" + key if key in LOGRECORD_ATTRIBUTES else key
 
 
@@ -85,11 +83,9 @@ def _name(key: Any) -> Any:
 _second: tuple[str, int] = ("", 0)
 
 
-def _created(timestamp: Any) -> float | None:
-    """Seconds since the epoch of one of our RFC 3339 timestamps; None if it is not one."""
+def _created(timestamp: str) -> float:
+    """Seconds since the epoch of one of our RFC 3339 timestamps (``...:SS.ffffffZ``)."""
     global _second
-    if type(timestamp) is not str or len(timestamp) != 27 or timestamp[19] != ".":
-        return None
     try:
         prefix = timestamp[:19]
         cached = _second
@@ -97,8 +93,8 @@ def _created(timestamp: Any) -> float | None:
             cached = (prefix, calendar.timegm(time.strptime(prefix, "%Y-%m-%dT%H:%M:%S")))
             _second = cached
         return cached[1] + int(timestamp[20:26]) / 1_000_000
-    except ValueError:
-        return None
+    except (TypeError, ValueError):  # pragma: no cover - every record carries our timestamp
+        return time.time()
 
 
 def _rfc3339(created: float) -> str:
@@ -113,14 +109,14 @@ def to_stdlib(logger: Any, method_name: str, event_dict: MutableMapping[str, Any
     """Final step of the ``stdlib`` output: the arguments of :class:`StdlibSink`'s methods.
 
     Returns:
-        ``{"msg": readable line, "extra": fields, "created": seconds or None}``: the
+        ``{"msg": readable line, "extra": fields, "created": seconds since the epoch}``: the
         fields without ``timestamp``/``level``, renamed and escaped as the module says.
     """
     extra = {_name(key): _safe(value) for key, value in event_dict.items() if key not in _NOT_EXTRA}
     return {
         "msg": escaped(describe(extra)),
         "extra": extra,
-        "created": _created(event_dict.get("timestamp")),
+        "created": _created(event_dict["timestamp"]),
     }
 
 
@@ -128,7 +124,7 @@ def _ecs_to_stdlib(logger: Any, method_name: str, event_dict: MutableMapping[str
     """:func:`to_stdlib` for ``format="ecs"``: the attributes are the ECS document's keys."""
     from .ecs import to_ecs  # noqa: PLC0415  # keeps ecs-logging off the default path
 
-    created = _created(event_dict.get("timestamp"))
+    created = _created(event_dict["timestamp"])
     message = describe(event_dict)
     document = to_ecs(logger, method_name, dict(event_dict))
     for key in ("@timestamp", "log.level", "message"):  # the LogRecord's own
@@ -169,7 +165,7 @@ class StdlibSink:
     def _call(self, level: int) -> Callable[..., None]:
         logger = self.logger
 
-        def log(msg: str, extra: dict[str, Any], created: float | None = None) -> None:
+        def log(msg: str, extra: dict[str, Any], created: float) -> None:
             try:
                 if logger.disabled:
                     _disabled()
@@ -179,9 +175,9 @@ class StdlibSink:
                 record = logger.makeRecord(
                     logger.name, level, __file__, 0, msg, (), None, None, extra
                 )
-                if created is not None:  # when the event happened, not when it is written
-                    record.created = created
-                    record.msecs = int((created - int(created)) * 1000) + 0.0
+                # When the event happened, not when the record is written.
+                record.created = created
+                record.msecs = int((created - int(created)) * 1000) + 0.0
                 logger.handle(record)
             except Exception as exc:
                 sink_failed("the stdlib logger", exc)

@@ -122,3 +122,14 @@ def test_a_lone_surrogate_in_a_bound_value_is_escaped_not_lost(log_path: Path) -
         # Text with a backslash is quoted as JSON, so the escape itself reads \\udcff.
         f'info    mongodb.pool.ready {DB0} file_name="report-\\\\udcff.csv" note="two words"'
     ]
+
+
+def test_bound_values_json_cannot_hold_and_bound_durations_are_written_readably(
+    log_path: Path,
+) -> None:
+    structlog.contextvars.bind_contextvars(big=2**70, wait_micros=1500, tags={"a": [1, None]})
+    mongo_structlog.listeners(format="console", output=str(log_path))[4].pool_ready(f.pool_ready())
+    assert lines_of(log_path.read_text(encoding="utf-8")) == [
+        f"info    mongodb.pool.ready {DB0} big=1180591620717411303424 wait_ms=1.5"
+        ' tags={"a":[1,null]}'
+    ]

@@ -135,6 +135,14 @@ def test_the_log_record_time_is_when_the_event_happened(
     assert log_record.msecs == int(record["timestamp"][20:23])
 
 
+def test_json_formatter_writes_the_time_of_any_record_to_the_microsecond() -> None:
+    # A record the application made on our logger: its time rounds up to the next second.
+    record = logging.LogRecord("mongo_structlog", logging.INFO, __file__, 1, "hello", None, None)
+    record.created = 1764547199.9999996
+    line = mongo_structlog.json_formatter().format(record)
+    assert json.loads(line) == {"timestamp": "2025-12-01T00:00:00.000000Z", "level": "info"}
+
+
 def read_records_from(stream: io.StringIO) -> list[dict[str, Any]]:
     return json_lines(stream.getvalue())
 
