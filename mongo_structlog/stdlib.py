@@ -75,8 +75,8 @@ def _safe(value: Any) -> Any:
 
 
 def _name(key: Any) -> str:
-    key = escaped(str(key))
-    return "app_" + key if key in LOGRECORD_ATTRIBUTES else key
+    name = escaped(str(key))
+    return "app_" + name if name in LOGRECORD_ATTRIBUTES else name
 
 
 # ("YYYY-MM-DDTHH:MM:SS", seconds since the epoch) of the last timestamp read.
