@@ -150,3 +150,21 @@ def test_the_exported_time_is_when_the_event_happened(
     epoch = moment.replace(tzinfo=datetime.timezone.utc).timestamp()
     assert record.timestamp is not None
     assert abs(record.timestamp - round(epoch * 1e9)) < 1000  # the same microsecond
+
+
+def test_a_queued_record_is_exported_outside_the_span_with_its_ids_as_attributes(
+    exporter: tuple[InMemoryLogRecordExporter, LoggerProvider],
+) -> None:
+    command = mongo_structlog.listeners(output="stdlib", queue_size=10)[0]
+    tracer = TracerProvider().get_tracer("checkout")
+    with tracer.start_as_current_span("GET /orders") as span:
+        command.started(f.command_started())
+        command.succeeded(f.command_succeeded())
+    mongo_structlog.flush()
+    ids = span.get_span_context()
+    (record,) = exported(*exporter)
+    assert (record["trace_id"], record["span_id"]) == (0, 0)  # made on the writer thread
+    assert (record["attributes"]["trace_id"], record["attributes"]["span_id"]) == (
+        format(ids.trace_id, "032x"),
+        format(ids.span_id, "016x"),
+    )

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 import structlog
 from mockupdb import MockupDB
+from opentelemetry.sdk.trace import TracerProvider
 from pymongo import MongoClient
 
 import mongo_structlog
 from mongo_structlog import ecs
-from mongo_structlog.context import merge_contextvars
+from mongo_structlog.context import merge_contextvars, trace_processor
 from mongo_structlog.documents import DocumentRenderer, RedactDocuments
 
 from . import factory as f
@@ -261,9 +262,12 @@ def test_a_real_clients_commands_come_out_of_the_applications_chain(
 def test_our_processors_work_in_the_applications_chain(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    add_trace_ids = trace_processor()  # None without opentelemetry-api
+    assert add_trace_ids is not None
     structlog.configure(
         processors=[
             merge_contextvars,  # mongo_structlog.context: bound values, our names kept apart
+            add_trace_ids,
             RedactDocuments(DocumentRenderer("full", redact_keys=("email",))),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -272,11 +276,14 @@ def test_our_processors_work_in_the_applications_chain(
         ],
         logger_factory=structlog.PrintLoggerFactory(),
     )
-    structlog.get_logger().info(
-        "orders.lookup",
-        command_name="find",
-        command={"find": "orders", "filter": {"email": "ada@example.com"}},
-    )
+    tracer = TracerProvider().get_tracer("checkout")
+    with tracer.start_as_current_span("GET /orders") as span:
+        structlog.get_logger().info(
+            "orders.lookup",
+            command_name="find",
+            command={"find": "orders", "filter": {"email": "ada@example.com"}},
+        )
+    ids = span.get_span_context()
     (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert record.pop("@timestamp").endswith("Z")
     assert record == {
@@ -287,5 +294,7 @@ def test_our_processors_work_in_the_applications_chain(
             "operation": {"name": "find"},
             "query": {"text": '{"find":"orders","filter":{"email":"[REDACTED]"}}'},
         },
+        "trace": {"id": format(ids.trace_id, "032x")},
+        "span": {"id": format(ids.span_id, "016x")},
         "mongodb": {"command_shape": record["mongodb"]["command_shape"]},
     }
