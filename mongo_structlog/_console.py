@@ -2,8 +2,9 @@
 
 A line reads ``<timestamp> <level> <event> <command> <namespace> <duration> <outcome>``,
 then every other field as ``key=value``: durations in milliseconds
-(``duration_micros=250829`` is written ``250.8 ms``), text quoted only when it holds a
-space, a quote or an ``=``, anything else as JSON. Colours follow https://no-color.org:
+(``duration_micros=250829`` is written ``250.8 ms``), text quoted as JSON only when it
+holds a space, a quote, a backslash, an ``=`` or a character that does not print (a line
+break, say), anything else as JSON. Colours follow https://no-color.org:
 ``NO_COLOR`` (any non-empty value) turns them off, ``FORCE_COLOR`` (any non-empty value)
 turns them on where the output is not a terminal; ``NO_COLOR`` wins.
 
@@ -81,7 +82,7 @@ def escaped(text: str) -> str:
 def _text_value(value: Any) -> str:
     if type(value) is str:
         text = escaped(value)
-        if text and not any(char in text for char in ' "=\n\t\\'):
+        if text and text.isprintable() and not any(char in text for char in ' "=\\'):
             return text
         return orjson.dumps(text).decode()
     try:

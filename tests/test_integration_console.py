@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import re
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mongo_structlog
 
@@ -54,10 +57,14 @@ def command_listener(**settings: Any) -> Any:
 
 def test_a_command_is_one_compact_line(capsys: pytest.CaptureFixture[str]) -> None:
     command = command_listener()
-    command.started(f.command_started())
-    command.succeeded(f.command_succeeded(duration_micros=250829))
-    command.started(f.command_started(request_id=102, operation_id=102))
-    command.failed(f.command_failed(request_id=102, operation_id=102, duration_micros=42))
+
+    def two_finds() -> None:
+        command.started(f.command_started())
+        command.succeeded(f.command_succeeded(duration_micros=250829))
+        command.started(f.command_started(request_id=102, operation_id=102))
+        command.failed(f.command_failed(request_id=102, operation_id=102, duration_micros=42))
+
+    contextvars.Context().run(two_finds)  # no connection an earlier test checked out
     assert lines_of(capsys.readouterr().out) == [
         # Slow (over slow_ms): written at warning, and the line says so after the duration.
         "warning mongodb.command.succeeded find shop.users 250.8 ms slow"
@@ -71,9 +78,12 @@ def test_a_command_is_one_compact_line(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_other_durations_are_written_in_milliseconds(capsys: pytest.CaptureFixture[str]) -> None:
     pool = mongo_structlog.listeners(format="console", level="debug")[4]
-    pool.connection_checked_out(f.checked_out(3, 0.0125))
+    # In a context of its own: the check-out is remembered for the thread's next commands.
+    contextvars.copy_context().run(pool.connection_checked_out, f.checked_out(3, 0.0125))
+    pool.connection_checked_in(f.checked_in(3))
     assert lines_of(capsys.readouterr().out) == [
-        f"debug   mongodb.connection.checked_out 12.5 ms {DB0} connection_id=3"
+        f"debug   mongodb.connection.checked_out 12.5 ms {DB0} connection_id=3",
+        f"debug   mongodb.connection.checked_in {DB0} connection_id=3",
     ]
 
 
@@ -133,3 +143,20 @@ def test_bound_values_json_cannot_hold_and_bound_durations_are_written_readably(
         f"info    mongodb.pool.ready {DB0} big=1180591620717411303424 wait_ms=1.5"
         ' tags={"a":[1,null]}'
     ]
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.text(
+        alphabet=st.one_of(st.characters(), st.characters(categories=["Cs"])), max_size=20
+    )
+)
+def test_any_bound_text_stays_on_its_one_line(tmp_path: Path, value: str) -> None:
+    path = tmp_path / f"console-{abs(hash(value))}.log"
+    structlog.contextvars.bind_contextvars(note=value)
+    mongo_structlog.listeners(format="console", output=str(path))[4].pool_ready(f.pool_ready())
+    structlog.contextvars.clear_contextvars()
+    text = path.read_bytes().decode("utf-8")
+    assert text.endswith("\n")
+    assert text.count("\n") == 1
+    assert "\r" not in text

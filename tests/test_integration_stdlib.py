@@ -9,6 +9,7 @@ times, durations, ports and the driver's request id (``request_id`` in older rec
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -83,6 +84,11 @@ def handler_writing_to(stream: io.StringIO, formatter: logging.Formatter) -> log
 
 
 def log_a_find_that_succeeds_and_one_that_fails() -> None:
+    # In a fresh context: no connection an earlier test checked out on this thread.
+    contextvars.Context().run(log_two_finds)
+
+
+def log_two_finds() -> None:
     command, *_ = mongo_structlog.listeners(output="stdlib")
     command.started(f.command_started())
     command.succeeded(f.command_succeeded())
