@@ -67,7 +67,7 @@ class GatedHandler(logging.Handler):
         line = {
             "pid": record.process,
             "level": record.levelname,
-            "event": record.getMessage(),
+            "event": vars(record)["event"],
             "command_name": getattr(record, "command_name", None),
             "request_id": getattr(record, "request_id", None),
         }
@@ -301,7 +301,7 @@ from tests import factory
 class Sink(logging.Handler):
     def emit(self, record):
         time.sleep(0.01)
-        os.write(1, f"{{record.getMessage()}} {{record.request_id}}\\n".encode())
+        os.write(1, f"{{record.event}} {{record.request_id}}\\n".encode())
 
 logger = logging.getLogger("mongo_structlog")
 logger.addHandler(Sink())

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from .._fixed import fixed_fields_processor
+from .._structlog_sink import StructlogSink
 from ..context import context_merger, trace_processor
 from ..settings import Settings
 from ..stats import STATS
@@ -72,10 +73,9 @@ class _StdlibFront:
     (it counted the failure itself); anything else counts as written.
     """
 
-    name = "the stdlib logger"
-
-    def __init__(self, sink: StdlibSink) -> None:
+    def __init__(self, sink: Any, name: str) -> None:
         self._sink = sink
+        self.name = name
 
     def put(self, method_name: str, event: str, call: dict[str, Any]) -> None:
         if getattr(self._sink, method_name)(**call) is not False:
@@ -162,7 +162,9 @@ def _sink(settings: Settings, target: str) -> Any:
     queued = settings.queue_size > 0
     sink: Any
     if target == "stdlib":
-        sink = _StdlibFront(StdlibSink(settings.level_number))
+        sink = _StdlibFront(StdlibSink(settings.level_number), "the stdlib logger")
+    elif target == "structlog":
+        sink = _StdlibFront(StructlogSink(), "the application's structlog configuration")
     elif target in ("stdout", "stderr"):
         sink = StreamSink(target)
     else:

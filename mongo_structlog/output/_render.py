@@ -15,9 +15,11 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import orjson
-import structlog
 
+from .._console import ConsoleRenderer, colors_wanted
+from .._structlog_sink import to_structlog
 from ..settings import Settings
+from ..stdlib import stdlib_final_step
 
 __all__ = ["Processor", "final_step", "json_default", "render_json", "rfc3339_now"]
 
@@ -134,32 +136,21 @@ def final_step(settings: Settings, target: str) -> Processor:
 
     Args:
         settings: Validated settings.
-        target: ``stdout``, ``stderr``, ``stdlib`` or a file path.
+        target: ``stdout``, ``stderr``, ``stdlib``, ``structlog`` or a file path.
 
     Returns:
-        A processor returning the line as bytes, or for ``stdlib`` the logger call's
-        keyword arguments (``msg``, ``extra``).
+        A processor returning the line as bytes, or for ``stdlib`` and ``structlog`` the
+        logger call's keyword arguments.
     """
     if target == "stdlib":
-        if settings.format == "ecs":
-            from ..ecs import to_ecs  # noqa: PLC0415  # keeps ecs-logging off the default path
-
-            def ecs_to_stdlib(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> Any:
-                message = event_dict["event"]
-                extra = to_ecs(logger, name, dict(event_dict))
-                extra.pop("message", None)  # the LogRecord's own message; stdlib forbids it
-                return {"msg": message, "extra": extra}
-
-            return ecs_to_stdlib
-        return _to_stdlib
+        return stdlib_final_step(settings.format)
+    if target == "structlog":
+        return to_structlog
     if settings.format == "console":
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=_isatty(target), sort_keys=False, pad_event_to=38
-        )
+        renderer = ConsoleRenderer(colors_wanted(_isatty(target)))
 
         def render_console(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> bytes:
-            line = renderer(logger, name, dict(event_dict)) + "\n"
-            return line.encode("utf-8", "backslashreplace")
+            return renderer(logger, name, event_dict).encode("utf-8", "backslashreplace")
 
         return render_console
     if settings.format == "ecs":
