@@ -116,7 +116,7 @@ def test_parent_and_child_both_log_everything_once_after_fork(
     assert succeeded["background"] == background_pings[0]
     # No record of the parent was written twice (the child did not inherit its queue).
     ids = Counter(
-        (r["database_name"], r["request_id"])
+        (r["database_name"], r["driver_request_id"])
         for r in records
         if r["event"] == "mongodb.command.succeeded" and r["database_name"] != "child"
     )

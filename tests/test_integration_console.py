@@ -128,10 +128,15 @@ def test_an_empty_no_color_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> N
 def test_a_lone_surrogate_in_a_bound_value_is_escaped_not_lost(log_path: Path) -> None:
     structlog.contextvars.bind_contextvars(file_name="report-\udcff.csv", note="two words")
     mongo_structlog.listeners(format="console", output=str(log_path))[4].pool_ready(f.pool_ready())
-    assert lines_of(log_path.read_text(encoding="utf-8")) == [
-        # Text with a backslash is quoted as JSON, so the escape itself reads \\udcff.
-        f'info    mongodb.pool.ready {DB0} file_name="report-\\\\udcff.csv" note="two words"'
-    ]
+    (line,) = lines_of(log_path.read_text(encoding="utf-8"))
+    # Text with a backslash is quoted as JSON, so the escape itself reads \\udcff.
+    file_name, note = 'file_name="report-\\\\udcff.csv"', 'note="two words"'
+    # Bound values come in the order their context variables were first made in this
+    # process (structlog's registry), which depends on the tests run before it.
+    assert line in (
+        f"info    mongodb.pool.ready {DB0} {file_name} {note}",
+        f"info    mongodb.pool.ready {DB0} {note} {file_name}",
+    )
 
 
 def test_bound_values_json_cannot_hold_and_bound_durations_are_written_readably(

@@ -77,8 +77,8 @@ def test_every_command_has_exactly_one_started_and_one_completion_record(
         "mongodb.command.started": THREADS * COMMANDS_PER_THREAD,
         "mongodb.command.succeeded": THREADS * COMMANDS_PER_THREAD,
     }
-    started = Counter(r["request_id"] for r in workers if r["event"].endswith("started"))
-    completed = Counter(r["request_id"] for r in workers if r["event"].endswith("succeeded"))
+    started = Counter(r["driver_request_id"] for r in workers if r["event"].endswith("started"))
+    completed = Counter(r["driver_request_id"] for r in workers if r["event"].endswith("succeeded"))
     assert set(started.values()) == {1}
     assert set(completed.values()) == {1}
     assert started.keys() == completed.keys()
@@ -107,7 +107,7 @@ def test_info_level_load_writes_one_completion_per_command_and_nothing_else_per_
     records = read_records(log_path)
     workers = [r for r in records if r.get("database_name", "").startswith("worker")]
     assert {r["event"] for r in workers} == {"mongodb.command.succeeded"}
-    assert len({r["request_id"] for r in workers}) == len(workers)
+    assert len({r["driver_request_id"] for r in workers}) == len(workers)
     assert len(workers) == THREADS * COMMANDS_PER_THREAD
     assert all("sample_rate" not in r for r in workers)
     assert mongo_structlog.stats()["internal_errors"] == 0

@@ -104,7 +104,7 @@ def test_level_debug_adds_started_records_and_full_documents_stay_redacted() -> 
     assert status == 0
     started = named(records, "mongodb.command.started")
     succeeded = named(records, "mongodb.command.succeeded")
-    assert {r["request_id"] for r in succeeded} <= {r["request_id"] for r in started}
+    assert {r["driver_request_id"] for r in succeeded} <= {r["driver_request_id"] for r in started}
     assert named(records, "mongodb.connection.checked_out")
     (insert,) = [r for r in started if r["command_name"] == "insert"]
     assert '"name":"Ada"' in insert["command"]  # full documents: values kept

@@ -69,7 +69,7 @@ class GatedHandler(logging.Handler):
             "level": record.levelname,
             "event": vars(record)["event"],
             "command_name": getattr(record, "command_name", None),
-            "request_id": getattr(record, "request_id", None),
+            "driver_request_id": getattr(record, "driver_request_id", None),
         }
         if self._fd is not None:  # records of an earlier test's pipeline may arrive late
             os.write(self._fd, (json.dumps(line) + "\n").encode())
@@ -166,7 +166,7 @@ def test_flush_waits_for_a_slow_sink_to_write_everything_queued(sink: GatedHandl
     sink.gate.set()
 
     mongo_structlog.flush()
-    assert [r["request_id"] for r in sink.lines()] == [1, 2, 3, 4, 5]
+    assert [r["driver_request_id"] for r in sink.lines()] == [1, 2, 3, 4, 5]
 
 
 def test_queued_stdlib_records_keep_their_level(sink: GatedHandler) -> None:
@@ -177,7 +177,7 @@ def test_queued_stdlib_records_keep_their_level(sink: GatedHandler) -> None:
     pool.connection_check_out_failed(factory.check_out_failed())
 
     mongo_structlog.flush()
-    assert [(r["event"], r["level"], r["request_id"]) for r in sink.lines()] == [
+    assert [(r["event"], r["level"], r["driver_request_id"]) for r in sink.lines()] == [
         ("mongodb.command.started", "DEBUG", 1),
         ("mongodb.command.succeeded", "INFO", 1),
         ("mongodb.command.started", "DEBUG", 2),
@@ -202,9 +202,9 @@ def test_configure_again_writes_what_the_old_queue_held_before_closing_it(
     sink.gate.set()
 
     mongo_structlog.configure(output=str(log_path))  # closes the queued output it replaces
-    assert [r["request_id"] for r in sink.lines()] == [1, 2, 3]
+    assert [r["driver_request_id"] for r in sink.lines()] == [1, 2, 3]
     mongo_structlog.flush()  # the closed queue is skipped
-    assert [r["request_id"] for r in sink.lines()] == [1, 2, 3]
+    assert [r["driver_request_id"] for r in sink.lines()] == [1, 2, 3]
 
 
 def test_a_queued_file_output_writes_every_line_by_flush(log_path: Path) -> None:
@@ -215,7 +215,7 @@ def test_a_queued_file_output_writes_every_line_by_flush(log_path: Path) -> None
 
     mongo_structlog.flush()
     lines = log_path.read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["request_id"] for line in lines] == list(range(1, 2001))
+    assert [json.loads(line)["driver_request_id"] for line in lines] == list(range(1, 2001))
 
 
 def test_a_discarded_listener_set_writes_what_it_queued_and_ends_its_thread(
@@ -230,7 +230,9 @@ def test_a_discarded_listener_set_writes_what_it_queued_and_ends_its_thread(
     gc.collect()
     drain_thread.join(10)
     assert not drain_thread.is_alive()
-    assert [json.loads(line)["request_id"] for line in log_path.read_text().splitlines()] == [1]
+    assert [
+        json.loads(line)["driver_request_id"] for line in log_path.read_text().splitlines()
+    ] == [1]
 
 
 def test_flush_gives_up_on_a_stuck_sink_instead_of_hanging(
@@ -287,7 +289,7 @@ def test_a_forked_child_writes_its_own_records_and_not_the_parents_queued_ones(
     sink.gate.set()
     mongo_structlog.flush()
 
-    written = sorted((r["pid"], r["request_id"]) for r in sink.lines())
+    written = sorted((r["pid"], r["driver_request_id"]) for r in sink.lines())
     parent = os.getpid()
     assert written == sorted([(parent, 1), (parent, 2), (parent, 3), (pid, 101), (pid, 102)])
 
@@ -301,7 +303,7 @@ from tests import factory
 class Sink(logging.Handler):
     def emit(self, record):
         time.sleep(0.01)
-        os.write(1, f"{{record.event}} {{record.request_id}}\\n".encode())
+        os.write(1, f"{{record.event}} {{record.driver_request_id}}\\n".encode())
 
 logger = logging.getLogger("mongo_structlog")
 logger.addHandler(Sink())

@@ -126,11 +126,6 @@ def _plain(value: Any) -> Any:
     return json_default(value)
 
 
-def _to_stdlib(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
-    """Final step for ``stdlib``: the event name as the message, every field as ``extra``."""
-    return {"msg": event_dict["event"], "extra": dict(event_dict)}
-
-
 def final_step(settings: Settings, target: str) -> Processor:
     """The chain's last processor for ``settings.format`` and the output ``target``.
 
