@@ -239,12 +239,7 @@ def to_ecs(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[st
     if action.startswith("mongodb."):
         sentence = _MESSAGES.get(action)
         if sentence is not None:
-            # A record with odd values keeps its event name as message (a bare try is
-            # cheaper than contextlib.suppress on every record).
-            try:  # noqa: SIM105
-                doc["message"] = sentence(get)
-            except Exception:
-                pass
+            doc["message"] = _sentence(sentence, get, action)
         event["action"] = action
         event["kind"] = "metric" if action == "mongodb.sampling.summary" else "event"
         event["category"] = ["database"]
@@ -256,14 +251,31 @@ def to_ecs(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[st
     outcome = _OUTCOMES.get(action)
     if outcome is not None:
         event["outcome"] = outcome
+    extras = _route(event_dict, objects, mongodb)
+    code = get("error_code")
+    if code is not None:
+        objects.setdefault("error", {})["code"] = str(code)
+        db["response"] = {"status_code": str(code)}
+    if extras is None:
+        for top in _OBJECTS:
+            target = objects.get(top)
+            if target:
+                doc[top] = target
+        return doc
+    return _with_app_fields(doc, objects, extras)
 
+
+def _route(
+    event_dict: dict[str, Any], objects: dict[str, dict[str, Any]], mongodb: dict[str, Any]
+) -> list[tuple[Any, Any]] | None:
+    """Put each known key in its ECS object; return the application's keys (or None)."""
     extras: list[tuple[Any, Any]] | None = None
     for key, value in event_dict.items():
         spot = _ROUTES.get(key, _UNKNOWN)
         if spot is _MONGODB:
             mongodb[key] = value
             continue
-        if spot is None:  # read above
+        if spot is None:  # read by to_ecs itself
             continue
         if spot is _UNKNOWN:
             if extras is None:
@@ -276,19 +288,13 @@ def to_ecs(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[st
             target = objects[top] = {}
         # No two flat keys share a nested object, so it is made whole here.
         target[sub] = value if leaf is None else {leaf: value}
+    return extras
 
-    code = get("error_code")
-    if code is not None:
-        objects.setdefault("error", {})["code"] = str(code)
-        db["response"] = {"status_code": str(code)}
 
-    if extras is None:
-        for top in _OBJECTS:
-            target = objects.get(top)
-            if target:
-                doc[top] = target
-        return doc
-    # Application keys are placed knowing every object this module may write.
+def _with_app_fields(
+    doc: dict[str, Any], objects: dict[str, dict[str, Any]], extras: list[tuple[Any, Any]]
+) -> dict[str, Any]:
+    """Place the application's keys knowing every object this module may write."""
     for top in _OBJECTS:
         doc[top] = objects.get(top) or {}
     labels: dict[str, Any] = {}
