@@ -353,7 +353,7 @@ def measure(quick: bool = False, n: int | None = None) -> dict[str, Any]:
     """
     if valgrind() is None or shutil.which("callgrind_control") is None:
         return {"skipped": "valgrind is not installed (`apt-get install valgrind`)"}
-    n = n or (300 if quick else 2000)
+    n = n or (300 if quick else 1000)
     workers = max(1, min(os.cpu_count() or 1, 4))
     # Ablations patch classes: they run after the plain variants in each process.
     shares = [list(range(len(JOBS)))[k::workers] for k in range(workers)]
