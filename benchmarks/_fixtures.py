@@ -378,7 +378,15 @@ OURS_END_TO_END: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "ours: level=warning",
         {"level": "warning"},
-        "every event of the workload below the level (nothing written)",
+        "the workload's records are all below the level (nothing written), but a command "
+        "is still remembered at its start in case it turns out slow or failed (`warning`)",
+        "- (nothing written)",
+    ),
+    (
+        "ours: level=error",
+        {"level": "error"},
+        "every event of the workload below the level, even a slow or failed command "
+        "(nothing written)",
         "- (nothing written)",
     ),
 ]
