@@ -96,6 +96,11 @@ def _global_lists() -> list[list[Any]]:
     return [list(found[i]) for i in range(len(found))]
 
 
+#: Listeners taken from the globals, per peer: their setup registers only once per process
+#: (OpenTelemetry's instrumentor and Sentry's ``setup_once``), so a second build reuses them.
+_TAKEN: dict[str, tuple[list[Any], Any]] = {}
+
+
 def _taken_from_globals(setup: Callable[[], None]) -> list[Any]:
     """Run ``setup``; return the listeners it registered globally, no longer global."""
     before = [{id(listener) for listener in kind} for kind in _global_lists()]
@@ -147,12 +152,17 @@ class OpenTelemetry:
         from opentelemetry.instrumentation.pymongo import CommandTracer, PymongoInstrumentor
         from opentelemetry.trace import get_tracer
 
-        self.provider = _otel_provider()
         if not self.capture_statement:
-            instrumentor = PymongoInstrumentor()
-            return _taken_from_globals(
-                lambda: instrumentor.instrument(tracer_provider=self.provider)
-            )
+            if "otel" not in _TAKEN:
+                provider = _otel_provider()
+                instrumentor = PymongoInstrumentor()
+                taken = _taken_from_globals(
+                    lambda: instrumentor.instrument(tracer_provider=provider)
+                )
+                _TAKEN["otel"] = (taken, provider)
+            listeners, self.provider = _TAKEN["otel"]
+            return list(listeners)
+        self.provider = _otel_provider()
         # The instrumentor makes its listener once per process; a second one with the
         # statement captured is built the way the instrumentor builds its own.
         tracer = get_tracer("opentelemetry.instrumentation.pymongo", tracer_provider=self.provider)
@@ -204,7 +214,11 @@ class Sentry:
                 traces_sample_rate=1.0,
             )
 
-        return _taken_from_globals(setup)
+        if "sentry" not in _TAKEN:
+            _TAKEN["sentry"] = (_taken_from_globals(setup), None)
+        else:
+            setup()  # this instance's transport; the integration's listener is the first one
+        return list(_TAKEN["sentry"][0])
 
     def around(self, batch: Callable[[int], None]) -> Callable[[int], None]:
         """Run the batch as transactions of ten operations each."""
