@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _peers import (
+    Around,
+    CountingSink,
+    OpenTelemetry,
+    Sentry,
+    pymongo_logging_around,
+    stdlib_handler,
+)
 from bson import Binary, Decimal128, Int64, ObjectId, Timestamp
 from pymongo import monitoring
-from pymongo.event_loggers import CommandLogger
+from pymongo.event_loggers import CommandLogger, ConnectionPoolLogger
 from pymongo.hello import Hello
 
 ADDRESS = ("db1.example.internal", 27017)
@@ -196,8 +205,11 @@ class Variant:
     Attributes:
         name: Row label.
         build: Returns the listeners for one client (a list, possibly empty).
-        flush: Untimed step after each batch (drain a queue); may be None.
         description: One line for the docs.
+        flush: Untimed step after each batch (drain a queue); may be None.
+        around: Wraps each batch (a logger switched on, transactions); may be None.
+        written: Bytes the variant has written so far; may be None (nothing measured).
+        query: Whether, and how, the query text is recorded.
     """
 
     def __init__(
@@ -205,119 +217,285 @@ class Variant:
         name: str,
         build: Callable[[], list[Any]],
         description: str,
+        *,
         flush: Callable[[], None] | None = None,
+        around: Around | None = None,
+        written: Callable[[], int] | None = None,
+        query: str = "",
     ) -> None:
         self.name = name
         self.build = build
         self.description = description
         self.flush = flush
+        self.around = around
+        self.written = written
+        self.query = query
 
 
 @contextmanager
-def logging_to_files(directory: Path) -> Iterator[dict[str, Path]]:
-    """Point the stdlib loggers the variants use at files in ``directory``.
+def logging_to_files(directory: Path) -> Iterator[dict[str, CountingSink]]:
+    """Point the stdlib loggers the variants use at byte-counting sinks that keep nothing.
 
-    - the root logger (what ``CommandLogger`` writes to) at ``INFO``, plain lines;
-    - ``mongo_structlog`` (OUTPUT=stdlib) at ``INFO`` with ``json_formatter()``, not
-      propagated;
-    - ``pymongo.command`` (PyMongo's built-in command logging) gets its own file handler,
-      not propagated; its level is left alone (the end-to-end benchmark turns it on only
-      for its own variant, because that logger is global).
+    - the root logger (what ``CommandLogger`` and ``ConnectionPoolLogger`` write to) at
+      ``INFO``, plain lines (:data:`STDLIB_LINE_FORMAT`);
+    - ``mongo_structlog`` (OUTPUT=stdlib) at ``INFO`` with ``json_formatter()``;
+    - ``pymongo.command`` (PyMongo's built-in command logging): its level is left alone,
+      because that logger is global; its variant turns it on around its own batches.
+
+    None of them propagates. ``directory`` is where our own file outputs go (unused here).
 
     Yields:
-        ``{"command_logger": path, "stdlib": path, "pymongo_command": path}``.
+        ``{"root": sink, "stdlib": sink, "pymongo_command": sink}``.
     """
     import mongo_structlog
 
-    paths = {
-        "command_logger": directory / "command_logger.log",
-        "stdlib": directory / "stdlib.jsonl",
-        "pymongo_command": directory / "pymongo_command.log",
-    }
-    root = logging.getLogger()
-    ours = logging.getLogger(mongo_structlog.STDLIB_LOGGER_NAME)
+    del directory
+    ours = logging.getLogger(getattr(mongo_structlog, "STDLIB_LOGGER_NAME", "mongo_structlog"))
     pymongo_command = logging.getLogger("pymongo.command")
-    saved = (root.level, ours.level, ours.propagate, pymongo_command.propagate)
-
-    root_handler = logging.FileHandler(paths["command_logger"])
-    root_handler.setFormatter(logging.Formatter(STDLIB_LINE_FORMAT))
-    ours_handler = logging.FileHandler(paths["stdlib"])
-    ours_handler.setFormatter(mongo_structlog.json_formatter())
-    pymongo_handler = logging.FileHandler(paths["pymongo_command"])
-    pymongo_handler.setFormatter(logging.Formatter(STDLIB_LINE_FORMAT))
-
-    root.addHandler(root_handler)
-    root.setLevel(logging.INFO)
-    ours.addHandler(ours_handler)
-    ours.setLevel(logging.INFO)
-    ours.propagate = False
-    pymongo_command.addHandler(pymongo_handler)
-    pymongo_command.propagate = False
-    try:
-        yield paths
-    finally:
-        root.removeHandler(root_handler)
-        ours.removeHandler(ours_handler)
-        pymongo_command.removeHandler(pymongo_handler)
-        for handler in (root_handler, ours_handler, pymongo_handler):
-            handler.close()
-        root.setLevel(saved[0])
-        ours.setLevel(saved[1])
-        ours.propagate = saved[2]
-        pymongo_command.propagate = saved[3]
+    with (
+        stdlib_handler(logging.getLogger(), STDLIB_LINE_FORMAT, logging.INFO) as root,
+        stdlib_handler(ours, STDLIB_LINE_FORMAT, logging.INFO) as stdlib,
+        stdlib_handler(pymongo_command, STDLIB_LINE_FORMAT, logging.NOTSET) as pymongo_sink,
+    ):
+        formatter = getattr(mongo_structlog, "json_formatter", None)
+        if formatter is not None:
+            for handler in ours.handlers:
+                if getattr(handler, "stream", None) is stdlib:
+                    handler.setFormatter(formatter())
+        yield {"root": root, "stdlib": stdlib, "pymongo_command": pymongo_sink}
 
 
-def command_variants(directory: Path) -> list[Variant]:
-    """The listener variants the issue asks for, writing into ``directory``.
+def _file_size(path: str) -> Callable[[], int]:
+    def size() -> int:
+        import mongo_structlog
 
-    Call inside :func:`logging_to_files`. Never calls ``mongo_structlog.configure()``:
-    PyMongo copies global listeners into every ``_EventListeners``, so a global
-    registration would leak into the other variants.
+        mongo_structlog.flush()
+        return os.path.getsize(path) if os.path.exists(path) else 0
+
+    return size
+
+
+def command_variants(
+    directory: Path, sinks: dict[str, CountingSink] | None = None
+) -> list[Variant]:
+    """The listener variants compared in every group, writing into ``directory``.
+
+    Call inside :func:`logging_to_files` (whose sinks, passed as ``sinks``, count the
+    stdlib variants' bytes). Never calls ``mongo_structlog.configure()``: PyMongo copies
+    global listeners into every ``_EventListeners``, so a global registration would leak
+    into the other variants.
     """
     import mongo_structlog
 
-    def ours(**settings: Any) -> Callable[[], list[Any]]:
-        return lambda: mongo_structlog.listeners(**settings)
+    def ours(path: str, **settings: Any) -> Callable[[], list[Any]]:
+        output = settings.pop("output", path)
+        return lambda: mongo_structlog.listeners(output=output, **settings)
 
-    def flush_all() -> None:
-        mongo_structlog.flush()
+    def counted(name: str) -> Callable[[], int] | None:
+        return (lambda: sinks[name].count) if sinks is not None else None
 
     full_path = str(directory / "full.jsonl")
+    sampled_path = str(directory / "sampled_out.jsonl")
+    queued_path = str(directory / "queued.jsonl")
+    shaped = "yes: names and operators, every value `?`"
     return [
-        Variant("none", list, "no listener: PyMongo builds the events and finds no subscriber"),
         Variant(
-            "noop", lambda: [NoopListener()], "a listener for all five kinds that does nothing"
+            "none",
+            list,
+            "no listener: PyMongo builds the events and finds no subscriber",
+            query="-",
+        ),
+        Variant(
+            "noop",
+            lambda: [NoopListener()],
+            "a listener for all five kinds that does nothing",
+            query="-",
         ),
         Variant(
             "CommandLogger",
             lambda: [CommandLogger()],
-            "`pymongo.event_loggers.CommandLogger`: two plain lines per command to a file "
-            "(root logger, `FileHandler`, `%(asctime)s %(levelname)s %(name)s %(message)s`)",
+            "`pymongo.event_loggers.CommandLogger`: two plain lines per command (root logger, "
+            "`StreamHandler`, `%(asctime)s %(levelname)s %(name)s %(message)s`)",
+            written=counted("root"),
+            query="no: command name, request id, connection",
         ),
         Variant(
             "ours: sampled out",
-            ours(output=str(directory / "sampled_out.jsonl"), sample_rate=0.0),
+            ours(sampled_path, sample_rate=0.0),
             "mongo_structlog, `sample_rate=0`: the command is remembered at its start and "
             "dropped (counted) at its success",
+            written=_file_size(sampled_path),
+            query="- (nothing written)",
         ),
         Variant(
             "ours: full record",
-            ours(output=full_path, documents="shape"),
+            ours(full_path, documents="shape"),
             "mongo_structlog defaults (`level=info`, `documents=shape`) writing one JSON "
             "record per command to a file",
+            written=_file_size(full_path),
+            query=shaped,
         ),
         Variant(
             "ours: stdlib + python-json-logger",
-            ours(output="stdlib", documents="shape"),
-            "the same record handed to the stdlib logger `mongo_structlog`, a `FileHandler` "
+            ours(full_path, output="stdlib", documents="shape"),
+            "the same record handed to the stdlib logger `mongo_structlog`, a `StreamHandler` "
             "with `mongo_structlog.json_formatter()`",
+            written=counted("stdlib"),
+            query=shaped,
         ),
         Variant(
             "ours: queued",
-            ours(output=str(directory / "queued.jsonl"), documents="shape", queue_size=10_000),
-            "the full record through `queue_size=10000`: the application's thread decides, "
-            "correlates and queues; a background thread shapes, renders and writes (drained, "
-            "untimed, after each batch: the cost on the application's thread)",
-            flush=flush_all,
+            ours(queued_path, documents="shape", queue_size=10_000),
+            "the full record through `queue_size=10000`, the queue drained (untimed) after "
+            "each batch: the cost on the application's thread",
+            flush=mongo_structlog.flush,
+            written=_file_size(queued_path),
+            query=shaped,
         ),
     ]
+
+
+#: End-to-end rows of ours beyond :func:`command_variants`: (name, settings, description, query).
+OURS_END_TO_END: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "ours: full record, documents=none",
+        {"documents": "none"},
+        "the full record without `command` (still `command_shape`)",
+        "no (only the fingerprint `command_shape`)",
+    ),
+    (
+        "ours: full record, documents=full",
+        {"documents": "full"},
+        "the full record with values kept (minus redaction)",
+        "yes: values as sent, minus redaction",
+    ),
+    (
+        "ours: full record, format=ecs",
+        {"format": "ecs"},
+        "the full record in Elastic Common Schema",
+        "yes: names and operators, every value `?`",
+    ),
+    (
+        "ours: level=warning",
+        {"level": "warning"},
+        "the workload's records are all below the level (nothing written), but a command "
+        "is still remembered at its start in case it turns out slow or failed (`warning`)",
+        "- (nothing written)",
+    ),
+    (
+        "ours: level=error",
+        {"level": "error"},
+        "every event of the workload below the level, even a slow or failed command "
+        "(nothing written)",
+        "- (nothing written)",
+    ),
+]
+
+
+def end_to_end_variants(directory: Path, sinks: dict[str, CountingSink]) -> list[Variant]:
+    """Every end-to-end variant: :func:`command_variants`, more of ours, and the peers.
+
+    Peers whose package is not installed are left out (the report names them).
+    """
+    import mongo_structlog
+
+    variants = command_variants(directory, sinks)
+    for name, settings, description, query in OURS_END_TO_END:
+        path = str(
+            directory / (name.replace(" ", "_").replace(",", "").replace(":", "") + ".jsonl")
+        )
+        variants.append(
+            Variant(
+                name,
+                lambda path=path, settings=settings: mongo_structlog.listeners(
+                    output=path, **settings
+                ),
+                description,
+                written=_file_size(path),
+                query=query,
+            )
+        )
+    variants.append(
+        Variant(
+            "CommandLogger + ConnectionPoolLogger",
+            lambda: [CommandLogger(), ConnectionPoolLogger()],
+            "PyMongo's two example listeners together, as its monitoring docs show them",
+            written=lambda: sinks["root"].count,
+            query="no: command name, request id, connection",
+        )
+    )
+    variants.append(
+        Variant(
+            PYMONGO_LOGGING,
+            list,
+            "PyMongo's own structured command logging: no listener, the `pymongo.command` "
+            "logger at `DEBUG` (a `StreamHandler`), as PyMongo's logging docs enable it",
+            around=pymongo_logging_around,
+            written=lambda: sinks["pymongo_command"].count,
+            query="yes: the command as JSON, values as sent, cut at 1,000 characters",
+        )
+    )
+    variants += _installed_peers()
+    return variants
+
+
+PYMONGO_LOGGING = "pymongo.command logger at DEBUG"
+
+
+def _installed_peers() -> list[Variant]:
+    found: list[Variant] = []
+    try:
+        import opentelemetry.instrumentation.pymongo
+        import opentelemetry.sdk.trace  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        for capture, name, query in (
+            (False, "OpenTelemetry pymongo instrumentation", "no (the default)"),
+            (
+                True,
+                "OpenTelemetry pymongo instrumentation, capture_statement=True",
+                "yes: the filter, documents or pipeline, values as sent (Python repr)",
+            ),
+        ):
+            otel = OpenTelemetry(capture)
+            found.append(
+                Variant(
+                    name,
+                    otel.build,
+                    "`PymongoInstrumentor`, SDK `TracerProvider`, `BatchSpanProcessor`, an "
+                    "exporter that discards (its thread's work counts: flushed in the batch)",
+                    around=_then(otel.flush),
+                    written=otel.written,
+                    query=query,
+                )
+            )
+    try:
+        import sentry_sdk.integrations.pymongo  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        sentry = Sentry()
+        found.append(
+            Variant(
+                "Sentry PyMongo integration",
+                sentry.build,
+                "`sentry_sdk.init(integrations=[PyMongoIntegration()], traces_sample_rate=1.0)`, "
+                "a transport that discards, a transaction per 10 operations",
+                around=sentry.around,
+                written=sentry.written,
+                query="yes: the command as JSON, values replaced by `%s`",
+            )
+        )
+    return found
+
+
+def _then(step: Callable[[], None]) -> Around:
+    def around(batch: Callable[[int], None]) -> Callable[[int], None]:
+        def batch_then_step(n: int) -> None:
+            batch(n)
+            step()
+
+        return batch_then_step
+
+    return around

@@ -79,9 +79,9 @@ def child(commands: int, settings: dict[str, Any]) -> None:
                         "commands": rid,
                         "rss_mib": rss / 1024,
                         "peak_mib": peak / 1024,
-                        "in_flight": stats["in_flight"],
-                        "evicted": stats["evicted"],
-                        "emitted": stats["emitted_total"],
+                        "in_flight": stats.get("in_flight", -1),
+                        "evicted": stats.get("evicted", -1),
+                        "emitted": stats.get("emitted_total", -1),
                     }
                 ),
                 flush=True,
