@@ -1,8 +1,9 @@
 """Run every benchmark and print one Markdown report: ``python benchmarks/run.py``.
 
 Options:
-    --quick          a short run (about two minutes on 2 quiet cores) to check that
-                     everything works; the instruction counts are as stable as a full run's;
+    --quick          a short run (about 4 minutes on 2 shared cores; a full run about 11)
+                     to check that everything works; its instruction counts are as stable
+                     as a full run's;
     --json PATH      also write every sample and summary as JSON;
     --only NAMES     a comma list of listeners,instructions,end_to_end,memory,documents;
     --delay-us LIST  end-to-end server delays in µs per reply, comma-separated (default
