@@ -190,16 +190,30 @@ class LoggingConnectionPoolListener(_fast.Routed, monitoring.ConnectionPoolListe
         if self._count("closed", event) and self._pipeline.logs("mongodb.pool.closed"):
             _POOL_CLOSED(self, event)
 
+    # The two methods below run for every operation: written out rather than via _count.
+
     def connection_check_out_started(
         self, event: monitoring.ConnectionCheckOutStartedEvent
     ) -> None:
         """A thread asked the pool for a connection (chatter); one more waiting."""
-        if self._count("check_out_started", event) and self._pipeline.pool_chatter_on:
+        p = self._pipeline
+        try:
+            p.incidents.pools.check_out_started(event)
+        except Exception as exc:
+            p.internal_error("pool check_out_started", exc)
+            return
+        if p.pool_chatter_on:
             self._chatter("mongodb.connection.check_out_started", event)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         """A connection was checked back in (chatter); one fewer out."""
-        if self._count("checked_in", event) and self._pipeline.pool_chatter_on:
+        p = self._pipeline
+        try:
+            p.incidents.pools.checked_in(event)
+        except Exception as exc:
+            p.internal_error("pool checked_in", exc)
+            return
+        if p.pool_chatter_on:
             self._chatter("mongodb.connection.checked_in", event)
 
     def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
