@@ -383,6 +383,13 @@ OURS_END_TO_END: list[tuple[str, dict[str, Any], str, str]] = [
         "- (nothing written)",
     ),
     (
+        "ours: sampled out, pool family off",
+        {"sample_rate": 0, "families": "command,server,heartbeat,topology"},
+        "as `ours: sampled out`, without the pool family: what keeping the pool-pressure "
+        "counts (three pool events and the command's connection per operation) costs",
+        "- (nothing written)",
+    ),
+    (
         "ours: level=error",
         {"level": "error"},
         "every event of the workload below the level, even a slow or failed command "
