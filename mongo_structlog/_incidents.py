@@ -189,7 +189,8 @@ class TopologyWatch:
             outage = self._outages.pop(topology_id, None)
             if outage is None:  # found for the first time, not restored
                 return []
-            unavailable = micros(seen - outage.lost_at)
+            # Two monitors may observe out of order: the window is never negative.
+            unavailable = micros(max(0.0, seen - outage.lost_at))
             restored = {**timing, **base, "primary": primary, "unavailable_micros": unavailable}
             records.append(("info", RESTORED, restored))
             old_primary = outage.primary
@@ -379,6 +380,8 @@ class _Alarm:
 
     def arm(self, deadline: float, watch: PoolWatch, pool: _Pool, token: int) -> None:
         """Call ``watch.alarm(pool, token)`` at ``deadline`` (monotonic)."""
+        if deadline == _NO_LIMIT:  # slow_ms=inf: a check-out is never slow
+            return
         entry = (deadline, next(self._order), weakref.ref(watch), pool, token)
         with self._cond:
             heapq.heappush(self._heap, entry)
@@ -401,7 +404,8 @@ class _Alarm:
                     while self._heap and self._heap[0][0] <= now:
                         due.append(heapq.heappop(self._heap))
                     return due
-                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+                # Capped: a huge slow_ms must not overflow the platform's timeout.
+                self._cond.wait(min(self._heap[0][0] - now, 3600.0) if self._heap else None)
 
     def _run(self) -> None:
         while True:

@@ -61,13 +61,20 @@ def _from_background(event_dict: MutableMapping[str, Any]) -> bool:
     return type(event) is str and event in _BACKGROUND_EVENTS
 
 
-def context_merger(clean: Callable[[str, Any], Any] | None = None) -> Processor:
+def context_merger(
+    clean: Callable[[str, Any], Any] | None = None, shadow: bool = False
+) -> Processor:
     """A processor like :func:`merge_contextvars` that passes each bound value through ``clean``.
 
     Args:
         clean: ``clean(name, value)`` returns what to write for a bound value (our
             pipelines pass :meth:`.DocumentRenderer.context_value`, which redacts and cuts);
             ``None`` writes values as they are.
+        shadow: For outputs that hand records on to the application's own chain
+            (``stdlib``, ``structlog``): a bound name written as ``app_<name>`` is also
+            written, cleaned, under its own name when the record has no such key, because
+            the application's ``merge_contextvars`` fills in every missing bound name with
+            the raw value.
 
     Returns:
         ``merge(logger, method_name, event_dict)``.
@@ -91,7 +98,10 @@ def context_merger(clean: Callable[[str, Any], Any] | None = None) -> Processor:
         for key, value in bound.items():
             written = key if key not in OWN_FIELDS else "app_" + key
             if written not in event_dict:
-                event_dict[written] = value if clean is None else clean(key, value)
+                safe = value if clean is None else clean(key, value)
+                event_dict[written] = safe
+                if shadow and key not in event_dict:
+                    event_dict[key] = safe
         return event_dict
 
     return merge

@@ -322,3 +322,13 @@ def test_a_failover_is_stamped_when_observed_and_its_window_matches_the_tests_cl
         assert type(record["published_after_micros"]) is int
         assert 0 <= record["published_after_micros"] <= (EVENTS_QUEUE_S + 1) * 1e6
     assert mongo_structlog.stats()["internal_errors"] == 0
+
+
+def test_a_restore_observed_before_the_loss_reports_no_negative_window(tmp_path: Path) -> None:
+    # Two monitors race: the new primary's reply was observed (and its description made)
+    # before the old primary's failure was processed.
+    up, back = replica_set(A), replica_set(B)
+    down = replica_set(None)
+    changes(tmp_path / "r.jsonl", up, down, back)
+    restored = [r for r in incidents(tmp_path / "r.jsonl") if r["event"] == RESTORED]
+    assert [r["unavailable_micros"] for r in restored] == [0]

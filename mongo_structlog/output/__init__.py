@@ -140,7 +140,8 @@ def build_output(
     """
     target = settings.output
     sink = _sink(settings, target)
-    processors: list[Processor] = [context_merger(clean)]
+    # stdlib and structlog hand records on to the application's chain: see ``shadow``.
+    processors: list[Processor] = [context_merger(clean, shadow=target in ("stdlib", "structlog"))]
     fixed = fixed_fields_processor(settings)
     if fixed is not None:
         processors.insert(0, fixed)
