@@ -187,9 +187,11 @@ class Correlator:
         with self._lock:
             if len(self.young) >= self._half or now - self._since >= self._ttl:
                 evicted = len(self.old) + len(self.previous)
-                self.old = {key: self._bound(entry) for key, entry in self.young.items()}
+                # Swapped first, then copied in one C-level step: other threads put and pop
+                # without the lock, and bounding an entry runs Python code between items.
+                young, self.young = self.young, {}
+                self.old = {key: self._bound(entry) for key, entry in list(young.items())}
                 self.previous = {}
-                self.young = {}
                 self._since = now
             self.limit = min(self._half, len(self.young) + self._CHECK_EVERY)
         if evicted:
