@@ -217,19 +217,25 @@ class _Pool:
         #: A starving record was written and the pool has not stopped having waiters since.
         self.starving = False
 
-    def pressure(self, now: float) -> dict[str, Any]:
-        """``in_use``, ``max_pool_size``, ``waiting`` and the oldest connection out, now."""
-        fields: dict[str, Any] = {"in_use": len(self.out)}
+    def pressure(self, now: float, name: Callable[[str], str]) -> dict[str, Any]:
+        """``in_use``, ``max_pool_size``, ``waiting`` and the oldest connection out, now.
+
+        Args:
+            now: Monotonic seconds.
+            name: The gate for a name (the command name is the application's text).
+        """
+        # One C-level copy: other threads check out and in meanwhile, without a lock.
+        out = list(self.out.items())
+        fields: dict[str, Any] = {"in_use": len(out)}
         if self.max_size is not None:
             fields["max_pool_size"] = self.max_size
         fields["waiting"] = len(self.waiters)
-        oldest = next(iter(self.out.items()), None)
-        if oldest is not None:
-            connection_id, since = oldest
+        if out:
+            connection_id, since = out[0]
             fields["oldest_in_use_micros"] = max(0, round((now - since) * 1e6))
             command = self.commands.get(connection_id)
             if command is not None:
-                fields["oldest_in_use_command"] = command
+                fields["oldest_in_use_command"] = name(command)
         return fields
 
 
@@ -263,8 +269,10 @@ class PoolWatch:
         self,
         slow_micros: float,
         report: Callable[[dict[str, Any]], None] | None,
+        name: Callable[[str], str] = str,
     ) -> None:
         self._pools: dict[Any, _Pool] = {}
+        self._name = name
         self._slow = slow_micros / 1e6
         self._report = report
         self._tokens = itertools.count()
@@ -316,7 +324,7 @@ class PoolWatch:
         pool.out[connection_id] = now
         _set_held((address, connection_id))
         if wait is not None and wait >= self._slow:
-            fields = pool.pressure(now)
+            fields = pool.pressure(now, self._name)
             fields["slow"] = True
             return fields
         return None
@@ -328,7 +336,7 @@ class PoolWatch:
         pool.waiters.pop(_get_waiting(), None)
         if not pool.waiters:
             pool.starving = False
-        return pool.pressure(_monotonic())
+        return pool.pressure(_monotonic(), self._name)
 
     def checked_in(self, event: Any) -> None:
         """A connection came back: no longer out, its command forgotten."""
@@ -353,11 +361,14 @@ class PoolWatch:
             return
         if self._pools.get(pool.address) is not pool:
             return  # closed meanwhile
+        waiting = list(pool.waiters.values())  # a C-level copy, as in pressure()
+        if not waiting:
+            return
         pool.starving = True
         now = time.monotonic()
         fields = dict(address_fields(pool.address))
-        fields.update(pool.pressure(now))
-        fields["oldest_waiting_micros"] = round((now - next(iter(pool.waiters.values()))) * 1e6)
+        fields.update(pool.pressure(now, self._name))
+        fields["oldest_waiting_micros"] = round((now - waiting[0]) * 1e6)
         report(fields)
 
 
@@ -436,7 +447,7 @@ class Incidents:
         self._lost = pipeline.logs("mongodb.topology.writable_server_lost")
         self.topology = TopologyWatch()
         report = self._starving if pipeline.logs("mongodb.pool.starving") else None
-        self.pools = PoolWatch(pipeline.settings.slow_ms * 1000.0, report)
+        self.pools = PoolWatch(pipeline.settings.slow_ms * 1000.0, report, pipeline.renderer.name)
 
     def _starving(self, fields: dict[str, Any]) -> None:
         emit = self._emit()

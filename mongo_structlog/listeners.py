@@ -221,7 +221,10 @@ class LoggingConnectionPoolListener(_fast.Routed, monitoring.ConnectionPoolListe
         p = self._pipeline
         try:
             fields = connection_fields(event)
-            fields.update(p.incidents.pools.check_out_failed(event))
+            try:  # the record is written even if its pressure fields cannot be
+                fields.update(p.incidents.pools.check_out_failed(event))
+            except Exception as exc:
+                p.internal_error("pool check_out_failed", exc)
             p.emit("error", "mongodb.connection.check_out_failed", fields)
         except Exception as exc:
             p.internal_error("connection check_out_failed", exc)

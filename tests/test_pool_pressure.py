@@ -238,3 +238,18 @@ def test_an_event_the_watch_cannot_read_is_counted_not_raised(log_path: Path) ->
     pool.connection_checked_in(object())
     assert mongo_structlog.stats()["internal_errors"] == 2
     assert read_records(log_path) == []
+
+
+def test_the_oldest_connections_command_name_passes_the_name_gate(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    command, _, _, _, pool = mongo_structlog.listeners(output=str(path), max_document_length=20)
+    long_name = "x" * 200  # a command's name is the application's text
+    pool.pool_created(f.pool_created({"maxPoolSize": 1}))
+    pool.connection_check_out_started(f.check_out_started())
+    pool.connection_checked_out(f.checked_out(1))
+    command.started(f.command_started({long_name: 1, "$db": "shop"}))
+    pool.connection_check_out_started(f.check_out_started())
+    pool.connection_check_out_failed(f.check_out_failed())
+    (failed,) = named(read_records(path), "mongodb.connection.check_out_failed")
+    assert failed["oldest_in_use_command"] == "x" * 20 + "..."
+    assert (failed["in_use"], failed["max_pool_size"], failed["waiting"]) == (1, 1, 0)
