@@ -49,13 +49,27 @@ _ADDRESS_FIELDS: dict[Any, dict[str, Any]] = {}
 _ADDRESS_CACHE_LIMIT = 4096
 
 
+#: The longest host written: a DNS name has at most 253 characters and a Unix socket path
+#: at most 108, so anything longer (a server's ``hosts`` list is the server's text) is cut.
+HOST_LIMIT = 255
+
+
+def _host(host: Any) -> str:
+    text = str(host)
+    return text if len(text) <= HOST_LIMIT else text[:HOST_LIMIT] + "..."
+
+
 def format_address(address: Any) -> str | None:
-    """``"host:port"`` for a PyMongo ``(host, port)`` address; IPv6 hosts in brackets."""
+    """``"host:port"`` for a PyMongo ``(host, port)`` address; IPv6 hosts in brackets.
+
+    The host is cut at :data:`HOST_LIMIT` characters.
+    """
     if address is None:
         return None
     host, port = address
+    host = _host(host)
     if port is None:
-        return str(host)
+        return host
     if ":" in host:
         return f"[{host}]:{port}"
     return f"{host}:{port}"
@@ -72,7 +86,7 @@ def address_fields(address: Any) -> dict[str, Any]:
     """
     fields = _ADDRESS_FIELDS.get(address)
     if fields is None:
-        fields = {"server_address": format_address(address), "server_host": str(address[0])}
+        fields = {"server_address": format_address(address), "server_host": _host(address[0])}
         if address[1] is not None:
             fields["server_port"] = int(address[1])
         if len(_ADDRESS_FIELDS) < _ADDRESS_CACHE_LIMIT:

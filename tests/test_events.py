@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,11 +11,13 @@ from pymongo import monitoring
 from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure
 from pymongo.topology_description import TOPOLOGY_TYPE
 
+import mongo_structlog
 from mongo_structlog import _catalogue as events
 from mongo_structlog._commands import failure_fields
 
 from . import factory as f
 from .factory import ADDRESS_FIELDS
+from .servers import read_records
 
 IPV6 = ("fe80::1", 27018)
 IPV6_FIELDS = {"server_address": "[fe80::1]:27018", "server_host": "fe80::1", "server_port": 27018}
@@ -400,3 +403,13 @@ def test_pool_cleared_fields_behind_a_load_balancer() -> None:
         "interrupt_connections": True,
         "service_id": "65f0c0ffee0000000000f00d",
     }
+
+
+def test_a_server_host_longer_than_any_dns_name_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    host = "h" * 1000  # a replica set's hello lists its members' names: the server's text
+    pool = mongo_structlog.listeners(output=str(path))[4]
+    pool.pool_ready(f.pool_ready((host, 27017)))
+    (record,) = read_records(path)
+    assert record["server_host"] == "h" * 255 + "..."
+    assert record["server_address"] == "h" * 255 + "...:27017"
