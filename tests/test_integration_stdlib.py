@@ -437,3 +437,15 @@ def test_quieting_pymongos_own_loggers_leaves_ours(
     assert [line.split(" ", 3)[:3] for line in after.splitlines()] == [
         ["mongo_structlog", "INFO", "mongodb.command.succeeded"]
     ]
+
+
+def test_a_record_below_the_applications_level_for_our_logger_is_counted_dropped() -> None:
+    logger = logging.getLogger(mongo_structlog.STDLIB_LOGGER_NAME)
+    before = logger.level
+    logger.setLevel(logging.ERROR)  # the application's own choice for our logger
+    try:
+        mongo_structlog.listeners(output="stdlib")[4].pool_ready(f.pool_ready())
+    finally:
+        logger.setLevel(before)
+    stats = mongo_structlog.stats()
+    assert (stats["emitted_total"], stats["dropped"]) == (0, {"mongodb.pool.ready": 1})
